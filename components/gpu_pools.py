@@ -1,0 +1,301 @@
+"""Blue-green GPU node pools: two permanent slots per pool group, one active, one standby.
+
+A GPU pool group (``gpuPools.<group>`` in stack config) owns up to two ``containerservice.AgentPool``
+resources named ``<group>blue`` and ``<group>green``. Exactly one slot is active. The standby slot carries
+a taint that keeps new work off it until cut-over, so a new VM size, driver mode, MIG profile or node image
+is rolled out by creating the other colour, switching ``active`` and later removing the old slot: every
+step is a reviewed configuration change, and rolling back is switching ``active`` back.
+
+AKS rejects concurrent operations on one cluster, so every pool of a cluster waits for the one before it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+import pulumi
+import pulumi_azure_native as azure_native
+from pydantic import Field, model_validator
+
+from components._common import LABEL_PREFIX, STANDBY_TAINT, TYPE_PREFIX, Issue, Spec, Taint, raise_issues
+from components.gpu_skus import GPU_SKUS, GpuSku, MigProfile, gpu_sku
+
+Colour = Literal["blue", "green"]
+COLOURS: tuple[Colour, ...] = ("blue", "green")
+GpuAllocation = Literal["dra", "devicePlugin"]
+
+POOL_NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")
+GROUP_KEY_MAX = 12 - len("green")
+SNAPSHOT_ID = re.compile(
+    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.ContainerService/snapshots/[^/]+$",
+    re.IGNORECASE,
+)
+CAPACITY_RESERVATION_ID = re.compile(
+    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/capacityReservationGroups/[^/]+$",
+    re.IGNORECASE,
+)
+K8S_MINOR = r"^1\.\d{2}$"
+
+LABEL_GROUP = f"{LABEL_PREFIX}/gpu-pool"
+LABEL_COLOUR = f"{LABEL_PREFIX}/color"
+LABEL_ROLE = f"{LABEL_PREFIX}/slot-role"
+LABEL_VENDOR = f"{LABEL_PREFIX}/gpu-vendor"
+LABEL_ALLOCATION = f"{LABEL_PREFIX}/gpu-allocation"
+
+GPU_TAINTS: dict[str, Taint] = {
+    "nvidia": Taint("nvidia.com/gpu", "present"),
+    "amd": Taint("amd.com/gpu", "present"),
+}
+
+
+class UpgradeSpec(Spec):
+    """Surge upgrades inside one slot (node image and patch versions); bigger changes use the other colour."""
+
+    max_surge: Annotated[str, Field(pattern=r"^([1-9][0-9]*|[1-9][0-9]?%|100%)$")] = "1"
+    drain_timeout_in_minutes: Annotated[int, Field(ge=1, le=1440)] = 60
+    node_soak_duration_in_minutes: Annotated[int, Field(ge=0, le=30)] = 5
+    undrainable_node_behavior: Literal["Cordon", "Schedule"] = "Cordon"
+
+
+class SlotSpec(Spec):
+    """One colour of a GPU pool group: an AgentPool of its own."""
+
+    vm_size: str
+    min_count: Annotated[int, Field(ge=0, le=1000)] = 0
+    max_count: Annotated[int, Field(ge=1, le=1000)]
+    kubernetes_version: Annotated[str | None, Field(pattern=K8S_MINOR)] = None
+    """Defaults to the cluster's version; may not be newer than the control plane."""
+    driver: Literal["Install", "None"] = "Install"
+    """``Install``: AKS installs the GPU driver and container toolkit. ``None``: bring your own."""
+    mig_profile: MigProfile | None = None
+    spot: bool = False
+    capacity_reservation_group_id: str | None = None
+    snapshot_id: str | None = None
+    """A node-pool snapshot to create the slot from: pins a known-good node image and is a rollback target."""
+    zones: list[Literal["1", "2", "3"]] | None = None
+    """Defaults to the group's zones."""
+    os_disk_type: Literal["Ephemeral", "Managed"] = "Managed"
+    os_disk_size_gb: Annotated[int, Field(ge=30, le=2048)] = 256
+
+    @model_validator(mode="after")
+    def _check(self) -> SlotSpec:
+        issues: list[Issue] = []
+        if self.min_count > self.max_count:
+            issues.append(
+                Issue(("minCount",), "must not exceed maxCount", self.min_count, f"0..{self.max_count}",
+                      "lower minCount or raise maxCount")
+            )
+        sku = gpu_sku(self.vm_size)
+        if sku is None:
+            issues.append(
+                Issue(("vmSize",), "is not a GPU VM size this blueprint knows", self.vm_size,
+                      ", ".join(sorted(GPU_SKUS)), "pick one of the listed sizes (components/gpu_skus.py)")
+            )
+        elif self.mig_profile is not None and self.mig_profile not in sku.gpu.mig:
+            issues.append(
+                Issue(("migProfile",), f"{sku.gpu.name} GPUs ({self.vm_size}) do not support MIG", self.mig_profile,
+                      "A100, H100 and H200 sizes", "remove migProfile or choose an A100/H100/H200 VM size")
+            )
+        if self.snapshot_id is not None and not SNAPSHOT_ID.match(self.snapshot_id):
+            issues.append(
+                Issue(("snapshotId",), "is not a node-pool snapshot resource id", self.snapshot_id,
+                      "/subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.ContainerService/snapshots/<name>",
+                      "copy the id from `az aks nodepool snapshot show`")
+            )
+        if self.capacity_reservation_group_id is not None and not CAPACITY_RESERVATION_ID.match(
+            self.capacity_reservation_group_id
+        ):
+            issues.append(
+                Issue(("capacityReservationGroupId",), "is not a capacity reservation group id",
+                      self.capacity_reservation_group_id,
+                      "/subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.Compute/capacityReservationGroups/<name>",
+                      "copy the id from `az capacity reservation group show`")
+            )
+        if self.spot and self.capacity_reservation_group_id is not None:
+            issues.append(
+                Issue(("spot",), "spot pools cannot use a capacity reservation", True, "false",
+                      "set spot: false or remove capacityReservationGroupId")
+            )
+        raise_issues(issues)
+        return self
+
+    @property
+    def sku(self) -> GpuSku:
+        found = gpu_sku(self.vm_size)
+        assert found is not None, "validated by SlotSpec._check"
+        return found
+
+
+class GpuPoolGroupSpec(Spec):
+    """A blue-green pair of GPU pools. ``slots`` says which colours exist, ``active`` which one takes work."""
+
+    active: Colour
+    slots: dict[Colour, SlotSpec]
+    allocation: GpuAllocation = "dra"
+    """Who advertises the GPUs to Kubernetes: the DRA driver (``dra``) or the NVIDIA device plugin."""
+    zones: list[Literal["1", "2", "3"]] = Field(default_factory=list)
+    upgrade: UpgradeSpec = Field(default_factory=UpgradeSpec)
+    max_pods: Annotated[int, Field(ge=10, le=250)] = 30
+
+    @model_validator(mode="after")
+    def _check(self) -> GpuPoolGroupSpec:
+        issues: list[Issue] = []
+        if not self.slots:
+            issues.append(Issue(("slots",), "needs at least one slot", {}, "blue, green",
+                                "add the slot named by active"))
+        elif self.active not in self.slots:
+            issues.append(
+                Issue(("active",), "names a slot that does not exist (the active slot cannot be removed)",
+                      self.active, ", ".join(self.slots),
+                      f"add slots.{self.active} back, or switch active to an existing slot first")
+            )
+        vendors = {s.sku.gpu.vendor for s in self.slots.values() if gpu_sku(s.vm_size)}
+        if len(vendors) > 1:
+            issues.append(Issue(("slots",), "mixes GPU vendors between colours", sorted(vendors),
+                                "one vendor per pool group", "use a separate pool group per vendor"))
+        raise_issues(issues)
+        return self
+
+    @property
+    def vendor(self) -> str:
+        return self.slots[self.active].sku.gpu.vendor
+
+
+def pool_name(group: str, colour: Colour) -> str:
+    return f"{group}{colour}"
+
+
+@dataclass(frozen=True)
+class GpuSlot:
+    """What other components need to know about one colour of a GPU pool group (pure data)."""
+
+    group: str
+    colour: Colour
+    pool_name: str
+    spec: SlotSpec
+    active: bool
+    allocation: GpuAllocation
+
+    @property
+    def sku(self) -> GpuSku:
+        return self.spec.sku
+
+    @property
+    def gpu_taint(self) -> Taint:
+        return GPU_TAINTS[self.sku.gpu.vendor]
+
+    def node_labels(self) -> dict[str, str]:
+        return {
+            LABEL_GROUP: self.group,
+            LABEL_COLOUR: self.colour,
+            LABEL_ROLE: "active" if self.active else "standby",
+            LABEL_VENDOR: self.sku.gpu.vendor,
+            LABEL_ALLOCATION: "dra" if self.allocation == "dra" else "device-plugin",
+        }
+
+    def taints(self) -> list[Taint]:
+        return [self.gpu_taint] + ([] if self.active else [STANDBY_TAINT])
+
+
+def gpu_slots(group: str, spec: GpuPoolGroupSpec) -> list[GpuSlot]:
+    """The group's slots in a stable order (blue before green)."""
+    return [
+        GpuSlot(group, colour, pool_name(group, colour), spec.slots[colour], colour == spec.active, spec.allocation)
+        for colour in COLOURS
+        if colour in spec.slots
+    ]
+
+
+def gpu_tolerations(vendor: str) -> list[dict[str, str]]:
+    """Tolerations a GPU workload or node agent needs on the active colour of a pool of ``vendor``."""
+    return [GPU_TAINTS[vendor].toleration()]
+
+
+@dataclass(frozen=True)
+class GpuPoolsArgs:
+    resource_group_name: pulumi.Input[str]
+    cluster_name: pulumi.Input[str]
+    cluster_version: str
+    groups: dict[str, GpuPoolGroupSpec]
+    subnet_id: pulumi.Input[str]
+    tags: dict[str, str]
+    encryption_at_host: bool = True
+
+
+class BlueGreenGpuPools(pulumi.ComponentResource):
+    """All GPU pool groups of one cluster, as one AgentPool per existing slot, serialized in a chain."""
+
+    pools: dict[str, azure_native.containerservice.AgentPool]
+    slots: list[GpuSlot]
+
+    def __init__(self, name: str, args: GpuPoolsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(f"{TYPE_PREFIX}:BlueGreenGpuPools", name, None, opts)
+        self.slots = [slot for group, spec in sorted(args.groups.items()) for slot in gpu_slots(group, spec)]
+        self.pools = {}
+        previous: pulumi.Resource | None = None
+        for slot in self.slots:
+            group_spec = args.groups[slot.group]
+            depends_on = [previous] if previous else []
+            pool = _agent_pool(f"{name}-{slot.pool_name}", slot, group_spec, args,
+                               pulumi.ResourceOptions(parent=self, depends_on=depends_on))
+            self.pools[slot.pool_name] = pool
+            previous = pool
+        self.register_outputs({"pools": {k: p.name for k, p in self.pools.items()}})
+
+
+def _agent_pool(
+    resource_name: str, slot: GpuSlot, group: GpuPoolGroupSpec, args: GpuPoolsArgs, opts: pulumi.ResourceOptions
+) -> azure_native.containerservice.AgentPool:
+    spec = slot.spec
+    containerservice = azure_native.containerservice
+    return containerservice.AgentPool(
+        resource_name,
+        resource_group_name=args.resource_group_name,
+        resource_name_=args.cluster_name,
+        agent_pool_name=slot.pool_name,
+        mode=containerservice.AgentPoolMode.USER,
+        os_type=containerservice.OSType.LINUX,
+        os_sku=containerservice.OSSKU.UBUNTU,
+        vm_size=spec.vm_size,
+        orchestrator_version=spec.kubernetes_version or args.cluster_version,
+        enable_auto_scaling=True,
+        min_count=spec.min_count,
+        max_count=spec.max_count,
+        count=spec.min_count,
+        availability_zones=spec.zones if spec.zones is not None else (group.zones or None),
+        vnet_subnet_id=args.subnet_id,
+        max_pods=group.max_pods,
+        os_disk_type=spec.os_disk_type,
+        os_disk_size_gb=spec.os_disk_size_gb,
+        enable_node_public_ip=False,
+        enable_encryption_at_host=args.encryption_at_host,
+        gpu_profile=containerservice.GPUProfileArgs(driver=spec.driver),
+        gpu_instance_profile=spec.mig_profile,
+        node_labels=slot.node_labels(),
+        node_taints=[t.aks() for t in slot.taints()],
+        scale_set_priority=containerservice.ScaleSetPriority.SPOT if spec.spot else None,
+        scale_set_eviction_policy=containerservice.ScaleSetEvictionPolicy.DELETE if spec.spot else None,
+        spot_max_price=-1 if spec.spot else None,
+        capacity_reservation_group_id=spec.capacity_reservation_group_id,
+        creation_data=containerservice.CreationDataArgs(source_resource_id=spec.snapshot_id)
+        if spec.snapshot_id
+        else None,
+        upgrade_settings=containerservice.AgentPoolUpgradeSettingsArgs(
+            max_surge=group.upgrade.max_surge,
+            drain_timeout_in_minutes=group.upgrade.drain_timeout_in_minutes,
+            node_soak_duration_in_minutes=group.upgrade.node_soak_duration_in_minutes,
+            undrainable_node_behavior=group.upgrade.undrainable_node_behavior,
+        ),
+        tags={**args.tags, f"{LABEL_PREFIX}-color": slot.colour,
+              f"{LABEL_PREFIX}-slot-role": "active" if slot.active else "standby"},
+        opts=pulumi.ResourceOptions.merge(
+            opts,
+            pulumi.ResourceOptions(
+                ignore_changes=["count"],
+                custom_timeouts=pulumi.CustomTimeouts(create="60m", update="90m", delete="60m"),
+                delete_before_replace=True,
+            ),
+        ),
+    )

@@ -1,0 +1,43 @@
+"""Command line: ``python -m stacks plan STACK [--config-file FILE] [--json FILE]``.
+
+Exit codes: 0 the plan is clean, 1 a mandatory policy fails, 2 configuration error (message on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from components._common import ConfigError
+from stacks.plan import run_plan
+from stacks.summary import render_summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stacks", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    plan = commands.add_parser("plan", help="run the program offline and show what `pulumi up` would create")
+    plan.add_argument("stack")
+    plan.add_argument("--config-file", help="use this stack file instead of Pulumi.<stack>.yaml")
+    plan.add_argument("--json", dest="json_file", help="write the plan document (platform-plan/v1) here")
+    args = parser.parse_args(argv)
+
+    if args.command == "plan":
+        try:
+            result = run_plan(args.stack, args.config_file)
+        except ConfigError as exc:
+            print("\n".join(exc.lines), file=sys.stderr)
+            return 2
+        document = result.to_json()
+        if args.json_file:
+            Path(args.json_file).write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
+        print(render_summary(result))
+        mandatory = [v for v in result.policy_violations if v.get("enforcement") == "mandatory"]
+        return 1 if mandatory else 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

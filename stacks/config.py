@@ -1,0 +1,186 @@
+"""The root configuration model: everything a stack file may say under the ``ai-platform`` namespace.
+
+``load_config`` turns the raw configuration map (as the Pulumi CLI passes it to the program, or as the
+offline plan reads it from ``Pulumi.<stack>.yaml``) into a validated, frozen :class:`PlatformConfig`, or
+raises :class:`ConfigError` with one line per problem naming the file, the dotted key, the value received,
+what is allowed and the fix. Nothing reads the environment or the cloud here.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, model_validator
+
+from components._common import PROJECT, ConfigError, ConfigIssues, Issue, Spec, raise_issues
+from components.cluster import ClusterSpec, KubeloginMode
+
+Environment = Literal["dev", "staging", "prod"]
+
+
+class PlatformConfig(Spec):
+    """The whole ``ai-platform`` configuration namespace of one stack."""
+
+    environment: Environment
+    owner: Annotated[str, Field(min_length=1, max_length=256)]
+    cost_center: Annotated[str, Field(min_length=1, max_length=256)]
+    location: Annotated[str, Field(pattern=r"^[a-z][a-z0-9]+$")]
+    """Region of the stack's shared resources (monitoring workspace, fleet)."""
+    name_prefix: Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,9}$")] = "aiplat"
+    tags: dict[str, str] = Field(default_factory=dict)
+    protect: bool = False
+    """Protect clusters and stateful resources from deletion (production)."""
+    kubelogin: KubeloginMode = "azurecli"
+    """How the Kubernetes provider logs in: ``azurecli`` on a workstation, ``workloadidentity`` in CI."""
+    clusters: Annotated[dict[str, ClusterSpec], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _check(self) -> PlatformConfig:
+        issues: list[Issue] = []
+        for key in self.clusters:
+            if not key.isascii() or not key[:1].isalpha() or not key.isalnum() or not key.islower() or len(key) > 10:
+                issues.append(Issue(("clusters", key), "cluster id must be 1-10 lowercase letters/digits starting "
+                                    "with a letter (it becomes part of Azure resource names)", key,
+                                    "^[a-z][a-z0-9]{0,9}$", "rename the cluster id, e.g. weu1"))
+        reserved = {"environment", "owner", "cost-center"}
+        for tag in self.tags:
+            if tag.lower() in reserved:
+                issues.append(Issue(("tags", tag), "is set by the blueprint from environment/owner/costCenter",
+                                    tag, "any other tag name", "remove it from tags and set the top-level key"))
+        raise_issues(issues)
+        return self
+
+    def base_tags(self) -> dict[str, str]:
+        return {
+            **self.tags,
+            "environment": self.environment,
+            "owner": self.owner,
+            "cost-center": self.cost_center,
+            "managed-by": "pulumi",
+            "blueprint": PROJECT,
+        }
+
+
+def namespace_values(config_map: Mapping[str, Any], namespace: str = PROJECT) -> dict[str, Any]:
+    """The keys of ``namespace`` from a CLI-style config map, structured values decoded from JSON.
+
+    The CLI passes every value as a string; objects and arrays arrive JSON-encoded. Scalars stay strings
+    and pydantic converts them by field type (``"true"`` -> True), which keeps ``"1.34"`` a string.
+    """
+    prefix = f"{namespace}:"
+    values: dict[str, Any] = {}
+    for key, value in config_map.items():
+        if not key.startswith(prefix):
+            continue
+        name = key[len(prefix) :]
+        if isinstance(value, str) and value[:1] in "{[":
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                pass
+        values[name] = value
+    return values
+
+
+def load_config(config_map: Mapping[str, Any], source: str) -> PlatformConfig:
+    """Validate the namespace; ``source`` names the file in messages (``Pulumi.dev.yaml``)."""
+    values = namespace_values(config_map)
+    try:
+        return PlatformConfig.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError(format_errors(exc, source)) from None
+
+
+def format_errors(exc: ValidationError, source: str) -> list[str]:
+    lines: list[str] = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, ConfigIssues):
+            lines.extend(_line(source, loc + issue.path, issue) for issue in cause.issues)
+            continue
+        lines.append(_line(source, loc, _issue_from_pydantic(error, loc)))
+    return lines
+
+
+def _line(source: str, path: tuple[str | int, ...], issue: Issue) -> str:
+    dotted = ".".join(str(p) for p in path)
+    key = f"{PROJECT}:{dotted}" if dotted else PROJECT
+    text = f"{source}: {key}: {issue.problem} (got {_show(issue.got)}"
+    if issue.allowed:
+        text += f"; allowed: {issue.allowed}"
+    text += ")"
+    if issue.fix:
+        text += f". Fix: {issue.fix}"
+    return text
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        text = json.dumps(value, default=str, sort_keys=True)
+    else:
+        text = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _issue_from_pydantic(error: Any, loc: tuple[str | int, ...]) -> Issue:
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    got = error.get("input")
+    if kind == "extra_forbidden":
+        allowed = ", ".join(_keys_at(loc[:-1])) or None
+        return Issue(loc, "unknown key", loc[-1] if loc else got, allowed,
+                     "remove the key or correct its spelling (keys are camelCase)")
+    if kind == "missing":
+        return Issue(loc, "is required", None, None, f"add {loc[-1]!s} to the stack file" if loc else None)
+    if kind == "literal_error":
+        return Issue(loc, "is not an allowed value", got, str(ctx.get("expected", "")), "use one of the allowed values")
+    if kind == "string_pattern_mismatch":
+        return Issue(loc, "has the wrong format", got, f"matches {ctx.get('pattern')}", "correct the value")
+    allowed = None
+    for bound, word in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"), ("min_length", "length >="),
+                        ("max_length", "length <=")):
+        if bound in ctx:
+            allowed = f"{word} {ctx[bound]}"
+    if kind == "string_type" and isinstance(got, (int, float)):
+        return Issue(loc, "must be a string", got, "a quoted string",
+                     f'quote the value in YAML, e.g. "{got}" (unquoted 1.30 would be read as 1.3)')
+    message = str(error["msg"])
+    return Issue(loc, message[0].lower() + message[1:], got, allowed, "correct the value")
+
+
+def _keys_at(loc: tuple[str | int, ...]) -> list[str]:
+    """The keys a model accepts at ``loc`` (for 'unknown key' messages), following dicts and lists."""
+    current: Any = PlatformConfig
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = next((f for n, f in current.model_fields.items() if (f.alias or n) == part), None)
+            if field is None:
+                return []
+            current = field.annotation
+        else:
+            args = typing.get_args(current)
+            current = args[-1] if args else None
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [f.alias or n for n, f in current.model_fields.items()]
+    return []
+
+
+def _unwrap(tp: Any) -> Any:
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is Annotated:
+            tp = typing.get_args(tp)[0]
+        elif origin in (typing.Union, types.UnionType):
+            non_none = [a for a in typing.get_args(tp) if a is not type(None)]
+            tp = non_none[0] if len(non_none) == 1 else tp
+            if len(non_none) != 1:
+                return tp
+        else:
+            return tp

@@ -1,0 +1,29 @@
+"""Strict validation of Kubernetes objects against the official OpenAPI schemas of a cluster version.
+
+Uses the schemas bundled with ``kubernetes-validate`` (no network). ``strict`` rejects unknown fields, so a
+misspelt key fails a test instead of being silently dropped by the API server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kubernetes_validate
+
+
+def validate_strict(obj: dict[str, Any], kubernetes_version: str) -> None:
+    """Raise ``kubernetes_validate.ValidationError`` if ``obj`` is not valid for ``kubernetes_version``."""
+    kubernetes_validate.validate(obj, kubernetes_version, strict=True)
+
+
+def k8s_objects(plan_document: dict[str, Any], kind: str | None = None) -> list[dict[str, Any]]:
+    """Kubernetes objects (inputs of ``kubernetes:*`` custom resources, except Helm releases) from a plan."""
+    objects = []
+    for resource in plan_document["resources"]:
+        type_ = resource["type"]
+        if not resource["custom"] or not type_.startswith("kubernetes:") or type_.startswith("kubernetes:helm"):
+            continue
+        obj = resource["inputs"]
+        if kind is None or obj.get("kind") == kind:
+            objects.append(obj)
+    return objects
