@@ -22,16 +22,16 @@ import pulumi
 import pulumi_azure_native as azure_native
 import pulumi_kubernetes as k8s
 import yaml
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from components._common import SYSTEM_TAINT, TYPE_PREFIX, Issue, Spec, azure_name, raise_issues
 from components.gpu_pools import (
+    GROUP_KEY_MAX,
     K8S_MINOR,
     BlueGreenGpuPools,
     GpuPoolGroupSpec,
     GpuPoolsArgs,
     GpuSlot,
-    GROUP_KEY_MAX,
 )
 from components.network import Network, NetworkArgs, NetworkSpec
 
@@ -46,6 +46,10 @@ ROLE_IDS = {
 
 GROUP_KEY = re.compile(rf"^[a-z][a-z0-9]{{0,{GROUP_KEY_MAX - 1}}}$")
 KubeloginMode = Literal["azurecli", "workloadidentity", "spn", "msi", "devicecode", "azd"]
+
+
+Zone = Literal["1", "2", "3"]
+ALL_ZONES: tuple[Zone, ...] = ("1", "2", "3")
 
 
 def minor_of(version: str) -> int:
@@ -87,7 +91,7 @@ class SystemPoolSpec(Spec):
     vm_size: str = "Standard_D4ds_v5"
     min_count: Annotated[int, Field(ge=1, le=100)] = 2
     max_count: Annotated[int, Field(ge=1, le=100)] = 5
-    zones: list[Literal["1", "2", "3"]] = Field(default_factory=lambda: ["1", "2", "3"])
+    zones: list[Zone] = Field(default_factory=lambda: list(ALL_ZONES))
     os_disk_type: Literal["Ephemeral", "Managed"] = "Managed"
 
     @model_validator(mode="after")
@@ -142,19 +146,25 @@ class ClusterSpec(Spec):
     security: SecuritySpec = Field(default_factory=SecuritySpec)
     features: FeaturesSpec = Field(default_factory=FeaturesSpec)
 
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _supported_version(cls, version: str) -> str:
+        # A field check (not a model check) so it is reported together with mistakes elsewhere in the cluster.
+        if minor_of(version) < MIN_KUBERNETES_MINOR:
+            raise_issues([Issue((), f"must be 1.{MIN_KUBERNETES_MINOR} or newer", version,
+                                f"1.{MIN_KUBERNETES_MINOR} or newer",
+                                f'set kubernetesVersion: "1.{MIN_KUBERNETES_MINOR}"')])
+        return version
+
     @model_validator(mode="after")
     def _check(self) -> ClusterSpec:
         issues: list[Issue] = []
         minor = minor_of(self.kubernetes_version)
-        if minor < MIN_KUBERNETES_MINOR:
-            issues.append(Issue(("kubernetesVersion",), f"must be 1.{MIN_KUBERNETES_MINOR} or newer",
-                                self.kubernetes_version, f"1.{MIN_KUBERNETES_MINOR} or newer",
-                                f'set kubernetesVersion: "1.{MIN_KUBERNETES_MINOR}"'))
         for group, pool in self.gpu_pools.items():
             if not GROUP_KEY.match(group):
                 issues.append(Issue(("gpuPools", group),
-                                    f"pool group key must be 1-{GROUP_KEY_MAX} lowercase letters/digits starting with a "
-                                    f"letter, so that '<key>blue' and '<key>green' fit AKS's 12-character pool names",
+                                    f"pool group key must be 1-{GROUP_KEY_MAX} lowercase letters/digits starting with "
+                                    "a letter, so that '<key>blue' and '<key>green' fit AKS's 12-character pool names",
                                     group, rf"^[a-z][a-z0-9]{{0,{GROUP_KEY_MAX - 1}}}$",
                                     "rename the group, e.g. a100 or h100"))
             for colour, slot in pool.slots.items():
@@ -383,7 +393,9 @@ class AksCluster(pulumi.ComponentResource):
             kubeconfig=self.kubeconfig,
             enable_server_side_apply=True,
             delete_unreachable=False,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=admin_roles),
+            # The kubeconfig comes from an invoke, whose wait on the cluster is invisible in a preview:
+            # name the cluster so the engine (and the plan's critical path) see the edge.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster, *admin_roles]),
         )
         self.oidc_issuer_url = cluster.oidc_issuer_profile.apply(lambda p: p.issuer_url if p else "")
         self.handle = ClusterHandle(

@@ -8,6 +8,7 @@ what is allowed and the fix. Nothing reads the environment or the cloud here.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import types
 import typing
@@ -18,6 +19,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from components._common import PROJECT, ConfigError, ConfigIssues, Issue, Spec, raise_issues
 from components.cluster import ClusterSpec, KubeloginMode
+from components.fleet import FleetSpec, fleet_issues
 
 Environment = Literal["dev", "staging", "prod"]
 
@@ -37,6 +39,8 @@ class PlatformConfig(Spec):
     kubelogin: KubeloginMode = "azurecli"
     """How the Kubernetes provider logs in: ``azurecli`` on a workstation, ``workloadidentity`` in CI."""
     clusters: Annotated[dict[str, ClusterSpec], Field(min_length=1)]
+    fleet: FleetSpec | None = None
+    """Azure Kubernetes Fleet Manager: members, staged update strategy, auto-upgrade (components/fleet.py)."""
 
     @model_validator(mode="after")
     def _check(self) -> PlatformConfig:
@@ -51,6 +55,8 @@ class PlatformConfig(Spec):
             if tag.lower() in reserved:
                 issues.append(Issue(("tags", tag), "is set by the blueprint from environment/owner/costCenter",
                                     tag, "any other tag name", "remove it from tags and set the top-level key"))
+        if self.fleet is not None:
+            issues.extend(fleet_issues(self.fleet, self.clusters))
         raise_issues(issues)
         return self
 
@@ -76,13 +82,11 @@ def namespace_values(config_map: Mapping[str, Any], namespace: str = PROJECT) ->
     for key, value in config_map.items():
         if not key.startswith(prefix):
             continue
-        name = key[len(prefix) :]
+        decoded = value
         if isinstance(value, str) and value[:1] in "{[":
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                pass
-        values[name] = value
+            with contextlib.suppress(json.JSONDecodeError):
+                decoded = json.loads(value)
+        values[key[len(prefix) :]] = decoded
     return values
 
 

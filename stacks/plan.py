@@ -24,15 +24,16 @@ from pulumi.runtime.sync_await import _sync_await
 
 from components._common import PROJECT, ConfigError
 from stacks.config import PlatformConfig, load_config
+from stacks.critical_path import critical_path
 from stacks.platform import Platform, build_platform
 
 SCHEMA = "platform-plan/v1"
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "[secret]"
 DEPLOYER_UNKNOWN = "00000000-0000-0000-0000-000000000000"
-_SECRET_SIG = rpc._special_sig_key  # noqa: SLF001 - the wire format has no public name
-_SECRET_VALUE = rpc._special_secret_sig  # noqa: SLF001
-_RESOURCE_VALUE = rpc._special_resource_sig  # noqa: SLF001
+_SECRET_SIG = rpc._special_sig_key
+_SECRET_VALUE = rpc._special_secret_sig
+_RESOURCE_VALUE = rpc._special_resource_sig
 
 
 @dataclass
@@ -86,6 +87,8 @@ class Registration:
     dependencies: list[str]
     protect: bool
     ignore_changes: list[str]
+    provider: str | None = None
+    """URN of the explicit provider (e.g. a cluster's Kubernetes provider), if any."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -98,6 +101,7 @@ class Registration:
             "dependencies": self.dependencies,
             "protect": self.protect,
             "ignoreChanges": self.ignore_changes,
+            "provider": self.provider,
         }
 
 
@@ -116,7 +120,7 @@ class _PlanMocks(pulumi_mocks.Mocks):
     def call(self, args: pulumi_mocks.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
         # Who runs the deployment (subscription, tenant, principal) is unknown offline. The SDK's typed
         # results refuse a missing value, so the nil GUID stands in and the plan reports it as unknown.
-        return {key: DEPLOYER_UNKNOWN for key in ("clientId", "objectId", "subscriptionId", "tenantId")}
+        return dict.fromkeys(("clientId", "objectId", "subscriptionId", "tenantId"), DEPLOYER_UNKNOWN)
 
 
 class _RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -138,6 +142,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     dependencies=sorted(set(request.dependencies)),
                     protect=bool(request.protect),
                     ignore_changes=list(request.ignoreChanges),
+                    provider=request.provider.rsplit("::", 1)[0] if request.provider else None,
                 )
             )
         return response
@@ -173,14 +178,16 @@ class Plan:
     cost: dict[str, Any] = field(default_factory=lambda: {"monthlyUsd": 0.0, "items": []})
 
     def to_json(self) -> dict[str, Any]:
+        resources = [r.to_json() for r in self.resources]
         return {
             "schema": SCHEMA,
             "project": self.project,
             "stack": self.stack,
             "environment": self.config.environment,
-            "resources": [r.to_json() for r in self.resources],
+            "resources": resources,
             "policyViolations": self.policy_violations,
             "cost": self.cost,
+            "criticalPath": critical_path(resources).to_json(),
             "outputs": self.outputs,
         }
 
@@ -200,7 +207,8 @@ def run_program(stack_file: StackFile) -> tuple[PlatformConfig, Platform, list[R
     _sync_await(pulumi.runtime.stack.run_pulumi_func(program))
     platform = holder["platform"]
     outputs = _sync_await(_resolve(platform.outputs))
-    return cfg, platform, monitor.registrations, outputs
+    # Registration order depends on when outputs resolve; URN order is stable between runs.
+    return cfg, platform, sorted(monitor.registrations, key=lambda r: r.urn), outputs
 
 
 async def _resolve(value: Any) -> Any:

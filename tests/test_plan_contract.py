@@ -1,0 +1,88 @@
+"""The plan document (platform-plan/v1) is a contract: its shape is tested, not just produced."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from stacks.__main__ import main
+
+RESOURCE_KEYS = {"urn", "type", "name", "parent", "custom", "inputs", "dependencies", "protect", "ignoreChanges"}
+
+
+def test_every_shipped_stack_plans(plans) -> None:
+    assert set(plans) == {"dev", "staging", "prod"}
+    for stack, plan in plans.items():
+        assert plan.stack == stack
+        assert any(r.type == "azure-native:containerservice:ManagedCluster" for r in plan.resources)
+
+
+def test_document_shape(plan_documents) -> None:
+    for stack, document in plan_documents.items():
+        assert document["schema"] == "platform-plan/v1"
+        assert document["project"] == "ai-platform"
+        assert document["stack"] == stack
+        assert {"resources", "policyViolations", "cost", "outputs"} <= set(document)
+        assert isinstance(document["cost"]["monthlyUsd"], (int, float))
+        assert isinstance(document["cost"]["items"], list)
+        json.dumps(document)  # serializable as-is
+        urns = {r["urn"] for r in document["resources"]}
+        assert len(urns) == len(document["resources"]), "URNs are unique"
+        for resource in document["resources"]:
+            assert RESOURCE_KEYS <= set(resource)
+            assert resource["urn"].startswith(f"urn:pulumi:{stack}::ai-platform::")
+            assert resource["urn"].endswith(f"::{resource['name']}")
+            assert resource["parent"] is None or resource["parent"] in urns or resource["parent"].endswith(
+                "pulumi:pulumi:Stack::ai-platform-" + stack
+            )
+            assert set(resource["dependencies"]) <= urns
+            assert isinstance(resource["protect"], bool)
+            assert isinstance(resource["inputs"], dict)
+
+
+def test_inputs_are_camel_case_wire_names(plan_documents) -> None:
+    cluster = next(r for r in plan_documents["dev"]["resources"]
+                   if r["type"] == "azure-native:containerservice:ManagedCluster")
+    assert "networkProfile" in cluster["inputs"]
+    assert "network_profile" not in cluster["inputs"]
+    assert cluster["inputs"]["networkProfile"]["dnsServiceIP"] == "172.16.0.10"
+
+
+def test_unknowns_are_null_and_secrets_masked(plan_documents) -> None:
+    document = plan_documents["dev"]
+    pool = next(r for r in document["resources"] if r["type"] == "azure-native:containerservice:AgentPool")
+    assert pool["inputs"]["resourceGroupName"] is None  # output of the resource group: unknown in a preview
+    assert document["outputs"]["weu1Kubeconfig"] == "[secret]"
+    assert document["outputs"]["weu1ClusterName"] == "aks-aiplat-dev-weu1"
+    assert "[secret]" not in json.dumps(pool)
+
+
+def test_component_parents_are_recorded(plan_documents) -> None:
+    document = plan_documents["dev"]
+    by_name = {r["name"]: r for r in document["resources"]}
+    assert by_name["weu1-aks"]["parent"] == by_name["weu1"]["urn"]
+    assert by_name["weu1"]["custom"] is False
+    assert by_name["weu1-network-vnet"]["parent"] == by_name["weu1-network"]["urn"]
+
+
+def test_cli_writes_json_and_prints_a_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "plan.json"
+    code = main(["plan", "dev", "--json", str(target)])
+    document = json.loads(target.read_text())
+    out = capsys.readouterr().out
+    mandatory = [v for v in document["policyViolations"] if v["enforcement"] == "mandatory"]
+    assert code == (1 if mandatory else 0)
+    assert document["stack"] == "dev"
+    assert "Offline plan: project ai-platform, stack dev" in out
+    assert "weu1/a100blue" in out
+    assert "ACTIVE" in out
+
+
+def test_plans_are_deterministic(tmp_path: Path) -> None:
+    from stacks.plan import run_plan
+
+    first = run_plan("staging").to_json()
+    second = run_plan("staging").to_json()
+    assert first == second
