@@ -241,3 +241,25 @@ def test_pulumi_up_gets_a_clean_run_error(monkeypatch) -> None:
     with pytest.raises(pulumi.RunError) as caught:
         program.main()
     assert "Pulumi.dev.yaml: ai-platform:environment: is not an allowed value" in str(caught.value)
+
+
+def test_project_file_declares_only_types_pulumi_accepts() -> None:
+    import yaml
+
+    from stacks.plan import ROOT
+
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    assert project["name"] == "ai-platform"
+    assert project["runtime"]["name"] == "python"
+    assert project["runtime"]["options"]["virtualenv"] == ".venv"
+    for key, declaration in project["config"].items():
+        assert declaration["type"] in {"string", "integer", "boolean", "array"}, key
+        assert declaration["description"], key
+    # Every declared key is a field of the root model, with the same default.
+    from stacks.config import PlatformConfig
+
+    fields = {f.alias or n: f for n, f in PlatformConfig.model_fields.items()}
+    for key, declaration in project["config"].items():
+        assert key in fields, key
+        if "default" in declaration:
+            assert fields[key].default == declaration["default"], key
