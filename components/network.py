@@ -36,31 +36,70 @@ class NetworkSpec(Spec):
     def _check(self) -> NetworkSpec:
         issues: list[Issue] = []
         if self.existing_subnet_id is not None and not SUBNET_ID.match(self.existing_subnet_id):
-            issues.append(Issue(("existingSubnetId",), "is not a subnet resource id", self.existing_subnet_id,
-                                "/subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.Network/"
-                                "virtualNetworks/<vnet>/subnets/<subnet>",
-                                "copy the id from `az network vnet subnet show --query id`"))
+            issues.append(
+                Issue(
+                    ("existingSubnetId",),
+                    "is not a subnet resource id",
+                    self.existing_subnet_id,
+                    "/subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.Network/"
+                    "virtualNetworks/<vnet>/subnets/<subnet>",
+                    "copy the id from `az network vnet subnet show --query id`",
+                )
+            )
         if self.existing_subnet_id is None and not self.node_subnet_cidr.subnet_of(self.vnet_cidr):
-            issues.append(Issue(("nodeSubnetCidr",), "must lie inside vnetCidr", str(self.node_subnet_cidr),
-                                f"a subnet of {self.vnet_cidr}", "pick a node subnet inside the VNet range"))
+            issues.append(
+                Issue(
+                    ("nodeSubnetCidr",),
+                    "must lie inside vnetCidr",
+                    str(self.node_subnet_cidr),
+                    f"a subnet of {self.vnet_cidr}",
+                    "pick a node subnet inside the VNet range",
+                )
+            )
         ranges = {"vnetCidr": self.vnet_cidr, "podCidr": self.pod_cidr, "serviceCidr": self.service_cidr}
         keys = list(ranges)
         for i, a in enumerate(keys):
             for b in keys[i + 1 :]:
                 if ranges[a].overlaps(ranges[b]):
-                    issues.append(Issue((b,), f"overlaps {a} ({ranges[a]})", str(ranges[b]),
-                                        "non-overlapping private ranges",
-                                        f"choose a {b} that does not overlap {a}"))
+                    issues.append(
+                        Issue(
+                            (b,),
+                            f"overlaps {a} ({ranges[a]})",
+                            str(ranges[b]),
+                            "non-overlapping private ranges",
+                            f"choose a {b} that does not overlap {a}",
+                        )
+                    )
         if self.dns_service_ip not in self.service_cidr:
-            issues.append(Issue(("dnsServiceIp",), "must lie inside serviceCidr", str(self.dns_service_ip),
-                                f"an address in {self.service_cidr}", "use the .10 address of serviceCidr"))
+            issues.append(
+                Issue(
+                    ("dnsServiceIp",),
+                    "must lie inside serviceCidr",
+                    str(self.dns_service_ip),
+                    f"an address in {self.service_cidr}",
+                    "use the .10 address of serviceCidr",
+                )
+            )
         elif self.dns_service_ip == self.service_cidr.network_address:
-            issues.append(Issue(("dnsServiceIp",), "cannot be the network address of serviceCidr",
-                                str(self.dns_service_ip), f"an address in {self.service_cidr}",
-                                "use the .10 address of serviceCidr"))
+            issues.append(
+                Issue(
+                    ("dnsServiceIp",),
+                    "cannot be the network address of serviceCidr",
+                    str(self.dns_service_ip),
+                    f"an address in {self.service_cidr}",
+                    "use the .10 address of serviceCidr",
+                )
+            )
         if self.node_subnet_cidr.prefixlen > 24:
-            issues.append(Issue(("nodeSubnetCidr",), "is too small for GPU pools with surge and blue-green slots",
-                                str(self.node_subnet_cidr), "/24 or larger", "use a /24 or larger node subnet"))
+            issues.append(
+                Issue(
+                    ("nodeSubnetCidr",),
+                    "is too small for GPU pools with surge and blue-green slots",
+                    str(self.node_subnet_cidr),
+                    "/24 or larger",
+                    "use a /24 or larger node subnet",
+                )
+            )
         raise_issues(issues)
         return self
 

@@ -116,8 +116,11 @@ def test_transition_updates_surviving_pools_in_place(state_pools, before: str, a
     old, new = state_pools[before], state_pools[after]
     for name in set(old) & set(new):
         assert old[name]["urn"] == new[name]["urn"]
-        changed = {k for k in old[name]["inputs"].keys() | new[name]["inputs"].keys()
-                   if old[name]["inputs"].get(k) != new[name]["inputs"].get(k)}
+        changed = {
+            k
+            for k in old[name]["inputs"].keys() | new[name]["inputs"].keys()
+            if old[name]["inputs"].get(k) != new[name]["inputs"].get(k)
+        }
         assert changed <= {"nodeTaints", "nodeLabels", "tags"}, (name, changed)
     # The active colour of the target state always exists and is untainted.
     active = next(n for n, p in new.items() if p["inputs"]["nodeLabels"]["ai-platform/slot-role"] == "active")
@@ -136,9 +139,19 @@ def test_removing_the_active_slot_is_refused(tmp_path: Path) -> None:
 def test_slot_from_snapshot_and_capacity_reservation(tmp_path: Path) -> None:
     snapshot = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerService/snapshots/gpu-2026-11"
     crg = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/capacityReservationGroups/crg-a100"
-    group = {"active": "blue", "slots": {"blue": {"vmSize": A100, "maxCount": 2, "snapshotId": snapshot,
-                                                   "capacityReservationGroupId": crg, "driver": "None",
-                                                   "migProfile": "MIG2g"}}}
+    group = {
+        "active": "blue",
+        "slots": {
+            "blue": {
+                "vmSize": A100,
+                "maxCount": 2,
+                "snapshotId": snapshot,
+                "capacityReservationGroupId": crg,
+                "driver": "None",
+                "migProfile": "MIG2g",
+            }
+        },
+    }
     plan = run_plan("bg", write_stack(tmp_path, "snap", group))
     (pool,) = [r for r in plan.resources if r.type == "azure-native:containerservice:AgentPool"]
     assert pool.inputs["creationData"] == {"sourceResourceId": snapshot}

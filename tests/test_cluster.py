@@ -109,8 +109,11 @@ def test_kubernetes_provider_uses_a_secret_kubeconfig(plan_documents) -> None:
 
 def test_subnet_role_for_the_cluster_identity(plan_documents) -> None:
     document = plan_documents["dev"]
-    roles = [r for r in resources(document, "azure-native:authorization:RoleAssignment")
-             if r["name"] == "weu1-subnet-network-contributor"]
+    roles = [
+        r
+        for r in resources(document, "azure-native:authorization:RoleAssignment")
+        if r["name"] == "weu1-subnet-network-contributor"
+    ]
     (role,) = roles
     assert role["inputs"]["principalType"] == "ServicePrincipal"
     cluster = next(r for r in resources(document, CLUSTER))
@@ -121,12 +124,27 @@ def test_kubelogin_conversion_never_prompts() -> None:
     aks_kubeconfig = {
         "apiVersion": "v1",
         "clusters": [{"name": "c", "cluster": {"server": "https://c.hcp.westeurope.azmk8s.io:443"}}],
-        "users": [{"name": "u", "user": {"exec": {
-            "apiVersion": "client.authentication.k8s.io/v1beta1",
-            "command": "kubelogin",
-            "args": ["get-token", "--login", "devicecode", "--server-id", AKS_AAD_SERVER_ID, "--tenant-id", "t"],
-            "env": None,
-        }}}],
+        "users": [
+            {
+                "name": "u",
+                "user": {
+                    "exec": {
+                        "apiVersion": "client.authentication.k8s.io/v1beta1",
+                        "command": "kubelogin",
+                        "args": [
+                            "get-token",
+                            "--login",
+                            "devicecode",
+                            "--server-id",
+                            AKS_AAD_SERVER_ID,
+                            "--tenant-id",
+                            "t",
+                        ],
+                        "env": None,
+                    }
+                },
+            }
+        ],
     }
     encoded = base64.b64encode(yaml.safe_dump(aks_kubeconfig).encode()).decode()
     for mode in ("azurecli", "workloadidentity"):
@@ -143,4 +161,5 @@ def test_required_tags_on_every_taggable_azure_resource(plan_documents) -> None:
             tags = resource["inputs"].get("tags")
             if resource["type"].startswith("azure-native:") and tags is not None:
                 assert tags["environment"] == stack, resource["urn"]
-                assert tags["owner"] and tags["cost-center"], resource["urn"]
+                assert tags["owner"], resource["urn"]
+                assert tags["cost-center"], resource["urn"]

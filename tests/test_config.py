@@ -8,11 +8,14 @@ from typing import Any
 
 import pulumi
 import pytest
+import yaml
 
 from components._common import ConfigError
 from stacks import plan as plan_module
-from stacks.config import load_config
-from stacks.plan import read_stack_file
+from stacks import program
+from stacks.__main__ import main
+from stacks.config import PlatformConfig, load_config
+from stacks.plan import ROOT, read_stack_file
 
 SOURCE = "Pulumi.test.yaml"
 
@@ -218,8 +221,6 @@ def test_config_error_registers_nothing(tmp_path, monkeypatch) -> None:
 
 
 def test_cli_reports_config_errors_on_stderr_with_exit_2(tmp_path, capsys) -> None:
-    from stacks.__main__ import main
-
     bad = tmp_path / "Pulumi.bad.yaml"
     bad.write_text(
         "config:\n  ai-platform:environment: dev\n  ai-platform:owner: a\n  ai-platform:costCenter: b\n"
@@ -234,8 +235,6 @@ def test_cli_reports_config_errors_on_stderr_with_exit_2(tmp_path, capsys) -> No
 
 
 def test_pulumi_up_gets_a_clean_run_error(monkeypatch) -> None:
-    from stacks import program
-
     monkeypatch.setattr(program, "current_config_map", lambda: as_cli_map(with_change("environment", "qa")))
     monkeypatch.setattr(pulumi, "get_stack", lambda: "dev")
     with pytest.raises(pulumi.RunError) as caught:
@@ -244,10 +243,6 @@ def test_pulumi_up_gets_a_clean_run_error(monkeypatch) -> None:
 
 
 def test_project_file_declares_only_types_pulumi_accepts() -> None:
-    import yaml
-
-    from stacks.plan import ROOT
-
     project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
     assert project["name"] == "ai-platform"
     assert project["runtime"]["name"] == "python"
@@ -256,8 +251,6 @@ def test_project_file_declares_only_types_pulumi_accepts() -> None:
         assert declaration["type"] in {"string", "integer", "boolean", "array"}, key
         assert declaration["description"], key
     # Every declared key is a field of the root model, with the same default.
-    from stacks.config import PlatformConfig
-
     fields = {f.alias or n: f for n, f in PlatformConfig.model_fields.items()}
     for key, declaration in project["config"].items():
         assert key in fields, key

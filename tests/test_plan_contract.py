@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from stacks.__main__ import main
+from stacks.plan import run_plan
 
 RESOURCE_KEYS = {"urn", "type", "name", "parent", "custom", "inputs", "dependencies", "protect", "ignoreChanges"}
 
@@ -31,11 +32,13 @@ def test_document_shape(plan_documents) -> None:
         urns = {r["urn"] for r in document["resources"]}
         assert len(urns) == len(document["resources"]), "URNs are unique"
         for resource in document["resources"]:
-            assert RESOURCE_KEYS <= set(resource)
+            assert set(resource) >= RESOURCE_KEYS
             assert resource["urn"].startswith(f"urn:pulumi:{stack}::ai-platform::")
             assert resource["urn"].endswith(f"::{resource['name']}")
-            assert resource["parent"] is None or resource["parent"] in urns or resource["parent"].endswith(
-                "pulumi:pulumi:Stack::ai-platform-" + stack
+            assert (
+                resource["parent"] is None
+                or resource["parent"] in urns
+                or resource["parent"].endswith("pulumi:pulumi:Stack::ai-platform-" + stack)
             )
             assert set(resource["dependencies"]) <= urns
             assert isinstance(resource["protect"], bool)
@@ -43,8 +46,9 @@ def test_document_shape(plan_documents) -> None:
 
 
 def test_inputs_are_camel_case_wire_names(plan_documents) -> None:
-    cluster = next(r for r in plan_documents["dev"]["resources"]
-                   if r["type"] == "azure-native:containerservice:ManagedCluster")
+    cluster = next(
+        r for r in plan_documents["dev"]["resources"] if r["type"] == "azure-native:containerservice:ManagedCluster"
+    )
     assert "networkProfile" in cluster["inputs"]
     assert "network_profile" not in cluster["inputs"]
     assert cluster["inputs"]["networkProfile"]["dnsServiceIP"] == "172.16.0.10"
@@ -80,9 +84,7 @@ def test_cli_writes_json_and_prints_a_summary(tmp_path: Path, capsys: pytest.Cap
     assert "ACTIVE" in out
 
 
-def test_plans_are_deterministic(tmp_path: Path) -> None:
-    from stacks.plan import run_plan
-
+def test_plans_are_deterministic() -> None:
     first = run_plan("staging").to_json()
     second = run_plan("staging").to_json()
     assert first == second
