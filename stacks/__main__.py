@@ -1,4 +1,4 @@
-"""Command line: ``python -m stacks plan STACK [--config-file FILE] [--json FILE]``.
+"""Command line: ``python -m stacks plan STACK [--config-file FILE] [--json FILE]``, ``python -m stacks fit STACK``.
 
 Exit codes: 0 the plan is clean, 1 a mandatory policy fails, 2 configuration error (message on stderr).
 """
@@ -11,7 +11,9 @@ import sys
 from pathlib import Path
 
 from components._common import ConfigError
-from stacks.plan import run_plan
+from policies import cli as policies_cli
+from stacks.config import load_config
+from stacks.plan import read_stack_file, run_plan
 from stacks.summary import render_summary
 
 
@@ -22,7 +24,20 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("stack")
     plan.add_argument("--config-file", help="use this stack file instead of Pulumi.<stack>.yaml")
     plan.add_argument("--json", dest="json_file", help="write the plan document (platform-plan/v1) here")
+    fit = commands.add_parser("fit", help="show where each model deployment fits, its GPUs and monthly cost")
+    fit.add_argument("stack")
+    fit.add_argument("--config-file", help="use this stack file instead of Pulumi.<stack>.yaml")
+    check = commands.add_parser("check", help="evaluate the policy pack on a plan file (exit 0 ok, 1 fail, 2 bad)")
+    check.add_argument("plan_file")
+    policy_config = commands.add_parser("policy-config", help="print the --policy-pack-config JSON of a stack")
+    policy_config.add_argument("stack")
+    policy_config.add_argument("--config-file", help="use this stack file instead of Pulumi.<stack>.yaml")
     args = parser.parse_args(argv)
+
+    if args.command == "check":
+        return policies_cli.check(args.plan_file)
+    if args.command == "policy-config":
+        return policies_cli.policy_config(args.stack, args.config_file)
 
     if args.command == "plan":
         try:
@@ -36,6 +51,17 @@ def main(argv: list[str] | None = None) -> int:
         print(render_summary(result))
         mandatory = [v for v in result.policy_violations if v.get("enforcement") == "mandatory"]
         return 1 if mandatory else 0
+    if args.command == "fit":
+        from stacks.summary import serving_summary_lines  # noqa: PLC0415 - only this subcommand needs it
+
+        try:
+            stack_file = read_stack_file(args.stack, args.config_file)
+            cfg = load_config(stack_file.config_map, stack_file.source)
+        except ConfigError as exc:
+            print("\n".join(exc.lines), file=sys.stderr)
+            return 2
+        print("\n".join(serving_summary_lines(cfg)))
+        return 0
     return 2
 
 

@@ -19,7 +19,13 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from components._common import PROJECT, ConfigError, ConfigIssues, Issue, Spec, raise_issues
 from components.cluster import ClusterSpec, KubeloginMode
+from components.dra import DraSpec, TeamSpec, dra_issues
 from components.fleet import FleetSpec, fleet_issues
+from components.observability import MonitoringSpec, monitoring_issues
+from components.pricing import PricingSpec
+from components.serving.fit import analyse as serving_analysis
+from components.serving.spec import ModelDeploymentSpec
+from policies.spec import PolicySpec
 
 Environment = Literal["dev", "staging", "prod"]
 
@@ -41,6 +47,19 @@ class PlatformConfig(Spec):
     clusters: Annotated[dict[str, ClusterSpec], Field(min_length=1)]
     fleet: FleetSpec | None = None
     """Azure Kubernetes Fleet Manager: members, staged update strategy, auto-upgrade (components/fleet.py)."""
+    dra: DraSpec = Field(default_factory=DraSpec)
+    """GPU driver charts and sharing profiles (components/dra.py)."""
+    teams: dict[str, TeamSpec] = Field(default_factory=dict)
+    """Team namespaces with the GPU profiles they may claim and their quotas (components/dra.py)."""
+    monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
+    """Managed Prometheus, Grafana, GPU metrics and alerts (components/observability.py)."""
+    models: dict[Annotated[str, Field(pattern=r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$")], ModelDeploymentSpec] = Field(
+        default_factory=dict)
+    """Model deployments served with vLLM on the teams' GPUs (components/serving)."""
+    pricing: PricingSpec = Field(default_factory=PricingSpec)
+    """Prices that replace or extend components/data/prices.yaml (components/pricing.py)."""
+    policy: PolicySpec = Field(default_factory=PolicySpec)
+    """GPU budget and policy waivers (policies/spec.py; README 'Policy')."""
 
     @model_validator(mode="after")
     def _check(self) -> PlatformConfig:
@@ -56,7 +75,11 @@ class PlatformConfig(Spec):
                 issues.append(Issue(("tags", tag), "is set by the blueprint from environment/owner/costCenter",
                                     tag, "any other tag name", "remove it from tags and set the top-level key"))
         if self.fleet is not None:
-            issues.extend(fleet_issues(self.fleet, self.clusters))
+            issues.extend(fleet_issues(self.fleet, self.clusters, getattr(self, "teams", None)))
+        issues.extend(dra_issues(self.dra, self.teams, self.clusters))
+        issues.extend(monitoring_issues(self.environment, self.monitoring, self.clusters))
+        if self.models:
+            issues.extend(serving_analysis(self)[1])
         raise_issues(issues)
         return self
 

@@ -23,6 +23,8 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.sync_await import _sync_await
 
 from components._common import PROJECT, ConfigError
+from components.serving import stack_cost
+from policies.offline import evaluate_plan
 from stacks.config import PlatformConfig, load_config
 from stacks.critical_path import critical_path
 from stacks.platform import Platform, build_platform
@@ -73,7 +75,7 @@ def _cli_string(value: Any) -> str:
     """How the Pulumi CLI passes a config value to a program: strings as-is, everything else as JSON."""
     if isinstance(value, str):
         return value
-    return json.dumps(value)
+    return json.dumps(value, default=str)  # YAML dates (waiver expiries) as ISO strings
 
 
 @dataclass
@@ -188,6 +190,7 @@ class Plan:
             "policyViolations": self.policy_violations,
             "cost": self.cost,
             "criticalPath": critical_path(resources).to_json(),
+            "policy": self.config.policy.to_json(),
             "outputs": self.outputs,
         }
 
@@ -228,4 +231,7 @@ async def _resolve(value: Any) -> Any:
 def run_plan(stack: str, config_file: str | Path | None = None) -> Plan:
     stack_file = read_stack_file(stack, config_file)
     cfg, platform, registrations, outputs = run_program(stack_file)
-    return Plan(PROJECT, stack, cfg, platform, registrations, outputs)
+    plan = Plan(PROJECT, stack, cfg, platform, registrations, outputs)
+    plan.cost = stack_cost(cfg, [r.to_json() for r in registrations])
+    plan.policy_violations = [v.to_json() for v in evaluate_plan(plan.to_json())]
+    return plan

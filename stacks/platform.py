@@ -12,6 +12,16 @@ from typing import Any
 import pulumi
 
 from components.cluster import AksCluster, ClusterArgs, ClusterHandle
+from components.dra import GpuDra, GpuDraArgs
+from components.serving import ModelServing, ModelServingArgs, analyse
+from components.fleet import AksFleet, FleetArgs, cluster_upgrade_channel, stage_outputs
+from components.observability import (
+    Observability,
+    cluster_monitor_profile,
+    observability_args,
+    read_webhook_secrets,
+    stack_outputs,
+)
 from stacks.config import PlatformConfig
 
 
@@ -21,12 +31,17 @@ class Platform:
 
     config: PlatformConfig
     clusters: dict[str, ClusterHandle] = field(default_factory=dict)
+    dra: dict[str, GpuDra] = field(default_factory=dict)
+    """GPU drivers, sharing classes and team namespaces per cluster with ``features.dra``."""
     outputs: dict[str, Any] = field(default_factory=dict)
 
 
 def build_platform(cfg: PlatformConfig) -> Platform:
     platform = Platform(cfg)
     tags = cfg.base_tags()
+    # Secrets first: a missing webhook URL is a configuration error before anything registers.
+    webhook_urls = read_webhook_secrets(cfg.monitoring, f"Pulumi.{pulumi.get_stack()}.yaml")
+    serving, _ = analyse(cfg)  # validated with the config: every model here has a chosen fit
     for key, spec in cfg.clusters.items():
         cluster = AksCluster(
             key,
@@ -35,10 +50,11 @@ def build_platform(cfg: PlatformConfig) -> Platform:
                 environment=cfg.environment,
                 spec=spec,
                 tags=tags,
-                upgrade_channel=spec.upgrade.channel,
+                upgrade_channel=cluster_upgrade_channel(cfg.fleet, key, spec),
                 kubelogin=cfg.kubelogin,
                 protect=cfg.protect,
                 name_prefix=cfg.name_prefix,
+                azure_monitor_profile=cluster_monitor_profile(cfg.monitoring, spec),
             ),
         )
         handle = cluster.handle
@@ -52,6 +68,38 @@ def build_platform(cfg: PlatformConfig) -> Platform:
                              "vmSize": slot.spec.vm_size}
             for slot in handle.gpu_slots
         }
+        if spec.features.dra:
+            # No depends_on the AksCluster component: that would wait for its GPU pools. The explicit
+            # provider already orders everything after the ManagedCluster.
+            dra = GpuDra(f"{key}-dra", GpuDraArgs(cluster=handle, dra=cfg.dra, teams=cfg.teams))
+            platform.dra[key] = dra
+            platform.outputs[f"{key}GpuDeviceClasses"] = sorted(c for c in dra.device_classes)
+            fits = [f for f in serving.fits.values() if f.spec.cluster == key and f.chosen is not None]
+            if fits:
+                models = ModelServing(f"{key}-models", ModelServingArgs(
+                    fits=fits, provider=handle.provider, namespaces=dict(dra.namespaces),
+                    depends_on=list(dra.device_classes.values()) + list(dra.releases.values())))
+                platform.outputs[f"{key}ModelEndpoints"] = models.services
+    if cfg.fleet is not None:
+        fleet = AksFleet(
+            "fleet",
+            FleetArgs(
+                spec=cfg.fleet,
+                environment=cfg.environment,
+                location=cfg.location,
+                clusters=platform.clusters,
+                tags=tags,
+                teams=getattr(cfg, "teams", None),
+                name_prefix=cfg.name_prefix,
+                protect=cfg.protect,
+            ),
+        )
+        platform.outputs["fleetName"] = fleet.names.fleet
+        platform.outputs["fleetResourceGroup"] = fleet.names.resource_group
+        platform.outputs["fleetUpdateStages"] = stage_outputs(cfg.fleet)
+    if cfg.monitoring.enabled:
+        monitoring = Observability("monitoring", observability_args(cfg, platform.clusters, tags, webhook_urls))
+        platform.outputs.update(stack_outputs(monitoring))
     return platform
 
 

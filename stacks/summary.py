@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from typing import Any
 
+from components.dra import dra_summary_lines
+from components.fleet import fleet_summary_lines
+from components.observability import summary_lines as monitoring_summary_lines
+from components.serving import analyse
+from components.serving.report import fit_table
+from policies.offline import summary_lines as policy_summary_lines
+from stacks.critical_path import critical_path
 from stacks.plan import Plan, Registration
 
 
@@ -53,4 +61,33 @@ def render_summary(plan: Plan) -> str:
             )
     if not any_pool:
         lines.append("  (none)")
+
+    lines.append("")
+    lines.extend(dra_summary_lines(plan.config))
+
+    lines.append("")
+    lines.extend(fleet_summary_lines(plan.config.fleet))
+
+    lines.append("")
+    lines.extend(monitoring_summary_lines(plan.config.monitoring, plan.platform.clusters))
+
+    lines.append("")
+    lines.extend(serving_summary_lines(plan.config, plan.cost))
+    lines.append("")
+    lines.extend(critical_path([r.to_json() for r in plan.resources]).summary_lines())
+
+    lines.append("")
+    lines.extend(policy_summary_lines(plan.policy_violations))
     return "\n".join(lines)
+
+
+def serving_summary_lines(cfg: Any, cost: dict[str, Any] | None = None) -> list[str]:
+    """Model serving fit table and, in a plan, the stack's monthly cost (components/serving, pricing)."""
+    serving, _ = analyse(cfg)
+    lines = ["Model serving (fit per GPU: weights/TP x 1.02 + 2.3 GiB + KV cache/TP)", *fit_table(serving)]
+    if cost is not None:
+        lines.append(f"  Stack cost: {cost['monthlyUsd']:,.0f} USD/month baseline (pools at minCount), "
+                     f"{cost['maxMonthlyUsd']:,.0f} at maxCount; models {cost.get('modelsMonthlyUsd', 0):,.0f}")
+        if cost.get("unpriced"):
+            lines.append(f"  Unpriced VM sizes: {', '.join(cost['unpriced'])} (add them under pricing.vmSizes)")
+    return lines

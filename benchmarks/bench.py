@@ -1,0 +1,367 @@
+"""Benchmark: offline plan time of the blueprint against the Pulumi SDK's own floor.
+
+Usage (from the repository root; takes a few minutes on 2 cores):
+
+    .venv/bin/python benchmarks/bench.py [--repeat 5] [--sizes 1,5,10,20] [--markdown benchmarks/results.md]
+
+What it measures, in one process after a warm-up run of each case (imports and first-use costs excluded):
+
+- blueprint: ``run_plan(stack).to_json()``: configuration validation, the program under the mock runtime
+  (preview), and the plan document (including policies, cost and critical path as far as they exist);
+- floor: the same registrations replayed as raw ``pulumi.CustomResource`` / ``ProviderResource`` /
+  ``ComponentResource`` objects (same types, names, parents, inputs, dependencies, providers, aliases,
+  protect and ignoreChanges) under the same mock monitor: what the SDK needs with no blueprint at all.
+
+Cases: every shipped ``Pulumi.<stack>.yaml`` and generated stacks of 1, 5, 10 and 20 clusters built from
+the prod stack: its root keys copied, its cluster entries replicated round-robin with distinct ids,
+regions and 10.x address ranges (references to the template cluster ids in other root keys are expanded
+to the generated ids), so every feature prod turns on is included as it lands.
+
+Also reported: the cold command-line wall time of ``python -m stacks plan prod`` (interpreter start and
+imports included), which is what a user waits for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime
+import gc
+import ipaddress
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import pulumi  # noqa: E402
+import yaml  # noqa: E402
+from google.protobuf import json_format  # noqa: E402
+from pulumi.runtime import settings as pulumi_settings  # noqa: E402
+from pulumi.runtime.sync_await import _sync_await  # noqa: E402
+
+from components._common import PROJECT  # noqa: E402
+from stacks import plan as plan_module  # noqa: E402
+from stacks.plan import run_plan  # noqa: E402
+
+CLUSTERS_KEY = f"{PROJECT}:clusters"
+REGIONS = (
+    "westeurope",
+    "northeurope",
+    "swedencentral",
+    "francecentral",
+    "uksouth",
+    "germanywestcentral",
+    "eastus",
+    "eastus2",
+    "southcentralus",
+    "westus3",
+    "canadacentral",
+    "japaneast",
+    "australiaeast",
+    "koreacentral",
+    "centralindia",
+)
+PRIVATE_10 = ipaddress.IPv4Network("10.0.0.0/8")
+
+
+# --- generated stacks -----------------------------------------------------------------------------------
+
+
+def _renumber(value: Any, index: int) -> Any:
+    """Move every 10.x address or range of a cluster entry to 10.(100+index).*, keeping the rest."""
+    if isinstance(value, dict):
+        return {k: _renumber(v, index) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_renumber(v, index) for v in value]
+    if isinstance(value, str) and value[:3] == "10.":
+        try:
+            net = ipaddress.IPv4Network(value, strict=False)
+        except ValueError:
+            return value
+        if net.subnet_of(PRIVATE_10):
+            octets = value.split("/")[0].split(".")
+            octets[1] = str(100 + index)
+            return ".".join(octets) + (f"/{value.split('/')[1]}" if "/" in value else "")
+    return value
+
+
+def _remap_ids(value: Any, derived: dict[str, list[str]], fallback: str) -> Any:
+    """Point references to template cluster ids (keys, list items, strings) at the generated ids."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if key in derived:
+                for new in derived[key]:
+                    out[new] = _remap_ids(copy.deepcopy(item), derived, fallback)
+            else:
+                out[key] = _remap_ids(item, derived, fallback)
+        return out
+    if isinstance(value, list):
+        items: list[Any] = []
+        for item in value:
+            if isinstance(item, str) and item in derived:
+                items.extend(derived[item])
+            else:
+                items.append(_remap_ids(item, derived, fallback))
+        return items
+    if isinstance(value, str) and value in derived:
+        return (derived[value] or [fallback])[0]
+    return value
+
+
+def generated_stack(clusters: int, template: Path = ROOT / "Pulumi.prod.yaml") -> dict[str, Any]:
+    document = yaml.safe_load(template.read_text())
+    config: dict[str, Any] = document["config"]
+    templates = list(config[CLUSTERS_KEY].items())
+    generated: dict[str, Any] = {}
+    derived: dict[str, list[str]] = defaultdict(list)
+    for i in range(clusters):
+        template_id, spec = templates[i % len(templates)]
+        cluster_id = f"c{i + 1:02d}"
+        entry = _renumber(copy.deepcopy(spec), i)
+        entry["location"] = REGIONS[i % len(REGIONS)]
+        generated[cluster_id] = entry
+        derived[template_id].append(cluster_id)
+    for template_id, _ in templates:
+        derived.setdefault(template_id, [])
+    result = {key: _remap_ids(value, dict(derived), "c01") for key, value in config.items() if key != CLUSTERS_KEY}
+    result[CLUSTERS_KEY] = generated
+    _drop_empty_fleet_stages(result)
+    return {"config": result}
+
+
+def _drop_empty_fleet_stages(config: dict[str, Any]) -> None:
+    """Fewer clusters than the template may leave an update-strategy group without members: drop it."""
+    fleet = config.get(f"{PROJECT}:fleet")
+    if not isinstance(fleet, dict) or not isinstance(fleet.get("updateStrategy"), dict):
+        return
+    used = {m.get("group") for m in (fleet.get("members") or {}).values() if isinstance(m, dict)}
+    stages = fleet["updateStrategy"].get("stages") or {}
+    for name in list(stages):
+        stages[name]["groups"] = [g for g in stages[name].get("groups", []) if g in used]
+        if not stages[name]["groups"]:
+            del stages[name]
+
+
+# --- the floor: replay the recorded registrations with the bare SDK ---------------------------------------
+
+
+class _CapturingMonitor(plan_module._RecordingMonitor):
+    captured: list[Any] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            _CapturingMonitor.captured.append((request, response.urn))
+        return response
+
+
+def capture(stack: str, config_file: Path | None) -> list[Any]:
+    """The blueprint's registration requests for this case, in the order the engine received them."""
+    original = plan_module._RecordingMonitor
+    _CapturingMonitor.captured = []
+    plan_module._RecordingMonitor = _CapturingMonitor  # type: ignore[misc]
+    try:
+        run_plan(stack, config_file)
+    finally:
+        plan_module._RecordingMonitor = original  # type: ignore[misc]
+    return list(_CapturingMonitor.captured)
+
+
+def replay(stack: str, requests: list[Any]) -> int:
+    """Register the same resources as raw SDK resources under the same mock monitor; returns the count."""
+    monitor = plan_module._RecordingMonitor(plan_module._PlanMocks())
+    pulumi_settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=True, monitor=monitor)
+
+    def program() -> None:
+        by_urn: dict[str, pulumi.Resource] = {}
+        for request, urn in requests:
+            provider_urn = request.provider.rsplit("::", 1)[0] if request.provider else None
+            timeouts = request.customTimeouts
+            opts = pulumi.ResourceOptions(
+                parent=by_urn.get(request.parent),
+                depends_on=[by_urn[d] for d in request.dependencies if d in by_urn],
+                protect=request.protect or None,
+                ignore_changes=list(request.ignoreChanges) or None,
+                aliases=[pulumi.Alias(type_=a.spec.type) for a in request.aliases if a.spec.type] or None,
+                provider=by_urn.get(provider_urn) if provider_urn else None,  # type: ignore[arg-type]
+                custom_timeouts=pulumi.CustomTimeouts(
+                    create=timeouts.create or None, update=timeouts.update or None, delete=timeouts.delete or None
+                )
+                if timeouts.create or timeouts.update or timeouts.delete
+                else None,
+            )
+            props = json_format.MessageToDict(request.object)
+            resource: pulumi.Resource
+            if not request.custom:
+                component = pulumi.ComponentResource(request.type, request.name, None, opts)
+                component.register_outputs({})
+                resource = component
+            elif request.type.startswith("pulumi:providers:"):
+                resource = pulumi.ProviderResource(request.type.split(":", 2)[2], request.name, props, opts)
+            else:
+                resource = pulumi.CustomResource(request.type, request.name, props, opts)
+            by_urn[urn] = resource
+
+    _sync_await(pulumi.runtime.stack.run_pulumi_func(program))
+    return len(monitor.registrations)
+
+
+# --- measurement ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    case: str
+    clusters: int
+    resources: int
+    blueprint_s: float
+    floor_s: float
+    blueprint_wall_s: float
+
+    @property
+    def ms_per_resource(self) -> float:
+        return 1000 * self.blueprint_s / self.resources
+
+    @property
+    def floor_ms_per_resource(self) -> float:
+        return 1000 * self.floor_s / self.resources
+
+    @property
+    def ratio(self) -> float:
+        return self.blueprint_s / self.floor_s
+
+
+def timed(action: Callable[[], Any]) -> tuple[float, float]:
+    """(CPU seconds of this process, all threads; wall seconds) of one call."""
+    gc.collect()
+    cpu, wall = time.process_time(), time.perf_counter()
+    action()
+    return time.process_time() - cpu, time.perf_counter() - wall
+
+
+def measure(case: str, stack: str, config_file: Path | None, repeat: int) -> Row:
+    requests = capture(stack, config_file)  # also the warm-up run
+    replay(stack, requests)  # warm-up of the floor
+    clusters = len(run_plan(stack, config_file).config.clusters)
+    blueprint: list[tuple[float, float]] = []
+    floor: list[tuple[float, float]] = []
+    for _ in range(repeat):  # interleaved, so load from other processes hits both alike
+        blueprint.append(timed(lambda: run_plan(stack, config_file).to_json()))
+        floor.append(timed(lambda: replay(stack, requests)))
+    return Row(
+        case,
+        clusters,
+        len(requests),
+        statistics.median(c for c, _ in blueprint),
+        statistics.median(c for c, _ in floor),
+        statistics.median(w for _, w in blueprint),
+    )
+
+
+def cold_cli_seconds(stack: str, repeat: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        command = [sys.executable, "-m", "stacks", "plan", stack, "--json", str(Path(tmp) / "plan.json")]
+        walls = [
+            timed(lambda: subprocess.run(command, cwd=ROOT, check=False, capture_output=True))[1] for _ in range(repeat)
+        ]
+        return statistics.median(walls)
+
+
+def markdown(rows: list[Row], cli_prod: float) -> str:
+    lines = [
+        "| case | clusters | resources | blueprint s | floor s | blueprint ms/resource | floor ms/resource "
+        "| ratio | blueprint wall s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines.extend(
+        f"| {r.case} | {r.clusters} | {r.resources} | {r.blueprint_s:.3f} | {r.floor_s:.3f} | "
+        f"{r.ms_per_resource:.1f} | {r.floor_ms_per_resource:.1f} | {r.ratio:.2f} | {r.blueprint_wall_s:.3f} |"
+        for r in rows
+    )
+    machine = f"{os.cpu_count()} CPUs, Python {platform.python_version()}, pulumi {pulumi_version()}"
+    lines += [
+        "",
+        "Seconds are the median CPU time of the process (all threads) over the repetitions; "
+        "resources are all registrations (custom resources and components).",
+        f"Cold `python -m stacks plan prod` (new interpreter, imports included): {cli_prod:.2f} s wall.",
+        f"Measured {datetime.date.today().isoformat()} on {machine}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def pulumi_version() -> str:
+    return metadata.version("pulumi")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=5, help="repetitions per case (median is reported)")
+    parser.add_argument("--sizes", default="1,5,10,20", help="cluster counts of the generated stacks")
+    parser.add_argument("--markdown", type=Path, help="also write the results table to this file")
+    args = parser.parse_args(argv)
+
+    rows: list[Row] = []
+    shipped = sorted(p.name.split(".")[1] for p in ROOT.glob("Pulumi.*.yaml"))
+    failures: list[str] = []
+
+    def run(case: str, stack: str, config_file: Path | None) -> None:
+        try:
+            rows.append(measure(case, stack, config_file, args.repeat))
+        except Exception as exc:  # a case that does not plan is reported, the others still run
+            failures.append(f"{case}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+            print(f"{case:<24} FAILED: {failures[-1]}", flush=True)
+            return
+        print(_line(rows[-1]), flush=True)
+
+    for stack in shipped:
+        run(stack, stack, None)
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in (int(s) for s in args.sizes.split(",") if s):
+            path = Path(tmp) / f"Pulumi.generated-{size}.yaml"
+            path.write_text(yaml.safe_dump(generated_stack(size), sort_keys=False))
+            run(f"generated ({size} clusters)", "prod", path)
+    cli_prod = cold_cli_seconds("prod", 3)
+
+    table = markdown(rows, cli_prod)
+    print()
+    print(table)
+    generated = [r for r in rows if r.case.startswith("generated")]
+    if len(generated) >= 2:
+        first, last = generated[0], generated[-1]
+        print(
+            f"cost per resource {first.clusters} -> {last.clusters} clusters: {first.ms_per_resource:.1f} -> "
+            f"{last.ms_per_resource:.1f} ms ({last.ms_per_resource / first.ms_per_resource:.2f}x)"
+        )
+    if rows:
+        worst = max(rows, key=lambda r: r.ratio)
+        print(f"worst blueprint/floor ratio: {worst.ratio:.2f} ({worst.case}); goal <= 1.20")
+    if args.markdown:
+        args.markdown.write_text(table)
+    for failure in failures:
+        print(f"FAILED {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _line(row: Row) -> str:
+    return (
+        f"{row.case:<24} {row.resources:5d} resources  blueprint {row.blueprint_s:7.3f} s "
+        f"({row.ms_per_resource:5.1f} ms/res)  floor {row.floor_s:7.3f} s  ratio {row.ratio:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,487 @@
+"""GPU-memory fit, the choice of pool and sharing profile, placement onto shared GPUs, and cost lines.
+
+Per GPU of a replica with tensor parallelism TP (platform-facts, "Model fit")::
+
+    weights/TP x 1.02 + 1.7 GiB activations + 0.6 GiB runtime + KV cache/TP  <=  device memory x utilisation
+    KV bytes per token = 2 (K and V) x layers x kv_heads x head_dim x KV dtype bytes
+    KV cache           = KV bytes per token x contextLength x concurrency
+    weights            = parameters x (2 bf16/fp16, 1 fp8/int8, 0.5 int4)
+
+All GPUs of one replica sit on one node (TP <= GPUs per VM, TP in 1/2/4/8 and dividing the attention
+heads, as vLLM requires); MIG slices and time-shared GPUs take TP = 1. Everything here is pure: it reads
+the validated configuration, the sharing offers and the price table, and never registers resources.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from components._common import Issue
+from components.gpu_pools import GpuPoolGroupSpec, GpuSlot, gpu_slots
+from components.gpu_skus import GpuSku
+from components.pricing import PriceTable, price_table
+from components.serving.spec import KV_BYTES, WEIGHT_BYTES, ModelArch, ModelDeploymentSpec
+
+GIB = 1024**3
+WEIGHT_OVERHEAD = 1.02
+ACTIVATIONS_GIB = 1.7
+RUNTIME_GIB = 0.6
+TP_SIZES = (1, 2, 4, 8)
+TIME_SHARE_MAX_UTILISATION = 0.95
+
+COMPUTE_CAPABILITY: dict[str, float] = {
+    "T4": 7.5, "A10": 8.6, "A100-40GB": 8.0, "A100-80GB": 8.0, "A100-80GB-SXM": 8.0,
+    "H100-NVL": 9.0, "H100": 9.0, "H200": 9.0,
+}
+"""CUDA compute capability by GPU model: bf16 and fp8 (weight-only Marlin on Ampere) need >= 8.0."""
+
+
+class OfferLike(Protocol):
+    """What the fit needs from a DRA sharing offer (``components.dra.SharingOffer``)."""
+
+    @property
+    def profile(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def device_class(self) -> str: ...
+    @property
+    def pool_group(self) -> str: ...
+    @property
+    def gpu_model(self) -> str: ...
+    @property
+    def memory_gib(self) -> float: ...
+    @property
+    def per_gpu(self) -> int: ...
+    @property
+    def isolated(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Offer:
+    """Stand-in offer derived from the pools when ``components.dra`` is not available."""
+
+    profile: str
+    kind: str
+    device_class: str
+    pool_group: str
+    gpu_model: str
+    memory_gib: float
+    per_gpu: int
+    isolated: bool
+
+
+def derived_offers(cfg: Any, cluster_key: str) -> list[Offer]:
+    """Whole GPUs (``gpu.nvidia.com``) or the pool's MIG slice (``mig.nvidia.com``) per active pool group."""
+    offers: list[Offer] = []
+    for group, spec in sorted(cfg.clusters[cluster_key].gpu_pools.items()):
+        slot = spec.slots[spec.active]
+        gpu = slot.sku.gpu
+        if slot.mig_profile:
+            mig = gpu.mig[slot.mig_profile]
+            offers.append(Offer(f"{group}-{mig.name}", "mig", "mig.nvidia.com", group, gpu.name, mig.memory_gib,
+                                mig.per_gpu, True))
+        elif gpu.vendor == "nvidia":
+            offers.append(Offer(f"{group}-whole", "whole", "gpu.nvidia.com", group, gpu.name, gpu.memory_gib, 1, True))
+    return offers
+
+
+def offers_for(cfg: Any, cluster_key: str) -> list[OfferLike]:
+    """The cluster's sharing offers from the DRA component (``components.dra.sharing_offers``)."""
+    try:
+        from components.dra import sharing_offers  # noqa: PLC0415 - written concurrently; optional until merged
+    except ImportError:
+        return list(derived_offers(cfg, cluster_key))
+    return list(sharing_offers(cfg, cluster_key))
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Memory one GPU of a replica needs, in GiB, and the inputs that produced it."""
+
+    tp: int
+    weights_gib: float
+    """Per GPU, including the 2% overhead."""
+    activations_gib: float
+    runtime_gib: float
+    kv_cache_gib: float
+    """Per GPU."""
+    kv_bytes_per_token: float
+
+    @property
+    def total_gib(self) -> float:
+        return self.weights_gib + self.activations_gib + self.runtime_gib + self.kv_cache_gib
+
+
+def estimate(arch: ModelArch, precision: str, context_length: int, concurrency: int, tp: int = 1,
+             kv_cache_dtype: str = "auto") -> Estimate:
+    weight_bytes = arch.parameters_billions * 1e9 * WEIGHT_BYTES[precision]
+    kv_per_token = 2 * arch.layers * arch.kv_heads * arch.head_dim * KV_BYTES[kv_cache_dtype]
+    kv_total = kv_per_token * context_length * concurrency
+    return Estimate(
+        tp=tp,
+        weights_gib=weight_bytes / tp * WEIGHT_OVERHEAD / GIB,
+        activations_gib=ACTIVATIONS_GIB,
+        runtime_gib=RUNTIME_GIB,
+        kv_cache_gib=kv_total / tp / GIB,
+        kv_bytes_per_token=kv_per_token,
+    )
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One (pool group, sharing profile) a deployment could use, with the best TP found for it."""
+
+    pool_group: str
+    profile: str
+    kind: str
+    device_class: str
+    isolated: bool
+    slot: GpuSlot
+    device_memory_gib: float
+    per_gpu: int
+    utilisation: float
+    estimate: Estimate | None
+    fits: bool
+    reason: str
+    hourly_usd_per_replica: float | None
+
+    @property
+    def budget_gib(self) -> float:
+        return self.device_memory_gib * self.utilisation
+
+    @property
+    def tp(self) -> int:
+        return self.estimate.tp if self.estimate else 1
+
+    @property
+    def headroom_gib(self) -> float:
+        return self.budget_gib - (self.estimate.total_gib if self.estimate else 0.0)
+
+    @property
+    def sku(self) -> GpuSku:
+        return self.slot.sku
+
+    def describe(self) -> str:
+        need = f"{self.estimate.total_gib:.1f} GiB/GPU at TP={self.tp}" if self.estimate else "n/a"
+        return (f"{self.pool_group}/{self.profile} ({self.sku.vm_size}, {self.device_memory_gib:g} GiB x "
+                f"{self.utilisation:g} = {self.budget_gib:.1f} GiB available): needs {need}"
+                + (f" - {self.reason}" if self.reason else ""))
+
+
+def _active_slot(group: str, spec: GpuPoolGroupSpec) -> GpuSlot:
+    return next(s for s in gpu_slots(group, spec) if s.active)
+
+
+def _tp_options(kind: str, sku: GpuSku, arch: ModelArch) -> list[int]:
+    if kind not in ("whole", "gpuNic"):
+        return [1]
+    return [tp for tp in TP_SIZES if tp <= sku.gpu_count and arch.attention_heads % tp == 0]
+
+
+def candidates(spec: ModelDeploymentSpec, cluster: Any, offers: Sequence[OfferLike], table: PriceTable,
+               allowed: set[str] | None = None) -> list[Candidate]:
+    """Every offer of the cluster (filtered by ``pool``/``profile``), each evaluated at its smallest fitting TP.
+
+    ``allowed``: the profiles the team may claim (``teams.<team>.profiles``); None allows every profile.
+    """
+    arch = spec.arch
+    assert arch is not None, "validated by ModelDeploymentSpec"
+    precision = spec.effective_precision
+    found: list[Candidate] = []
+    for offer in offers:
+        if offer.pool_group not in cluster.gpu_pools:
+            continue
+        if spec.pool and offer.pool_group != spec.pool:
+            continue
+        if spec.profile and offer.profile != spec.profile:
+            continue
+        slot = _active_slot(offer.pool_group, cluster.gpu_pools[offer.pool_group])
+        sku = slot.sku
+        hourly, _ = table.hourly(sku.vm_size, cluster.location)
+        reason = ""
+        capability = COMPUTE_CAPABILITY.get(sku.gpu.name, 0.0)
+        if allowed is not None and offer.profile not in allowed:
+            reason = f"team {spec.team} may not claim this profile (teams.{spec.team}.profiles)"
+        elif offer.kind == "gpuNic":
+            reason = "GPU + RDMA NIC profiles are for multi-node jobs; serving uses one node per replica"
+        elif sku.gpu.vendor != "nvidia":
+            reason = "the vLLM image is the CUDA build (AMD GPUs need a ROCm image)"
+        elif precision == "fp8" and capability < 8.0:
+            reason = f"fp8 needs compute capability >= 8.0 ({sku.gpu.name} has {capability})"
+        elif spec.kv_cache_dtype == "fp8" and capability < 8.0:
+            reason = f"an fp8 KV cache needs compute capability >= 8.0 ({sku.gpu.name} has {capability})"
+        utilisation = spec.gpu_memory_utilization
+        best: Estimate | None = None
+        fits = False
+        for tp in _tp_options(offer.kind, sku, arch):
+            best = estimate(arch, precision, spec.context_length, spec.concurrency, tp, spec.kv_cache_dtype)
+            if best.total_gib <= offer.memory_gib * utilisation:
+                fits = True
+                break
+        if best is None:
+            reason = reason or f"no TP in {TP_SIZES} divides {arch.attention_heads} heads within {sku.gpu_count} GPUs"
+        elif not fits and not reason:
+            reason = "does not fit" + (" even at the largest TP on one node" if best.tp > 1 else "")
+        devices_per_node = sku.gpu_count * offer.per_gpu
+        cost = hourly * (best.tp if best else 1) / devices_per_node if hourly is not None else None
+        found.append(Candidate(offer.pool_group, offer.profile, offer.kind, offer.device_class, offer.isolated, slot,
+                               offer.memory_gib, offer.per_gpu, utilisation, best, fits and not reason, reason, cost))
+    return found
+
+
+def _rank(c: Candidate) -> tuple[float, int, int, float]:
+    return (c.hourly_usd_per_replica if c.hourly_usd_per_replica is not None else math.inf,
+            0 if c.isolated else 1, c.tp, -c.headroom_gib)
+
+
+@dataclass
+class Fit:
+    name: str
+    spec: ModelDeploymentSpec
+    candidates: list[Candidate]
+    chosen: Candidate | None
+    shared_claim: str | None = None
+    """Time-shared profiles: the team's shared ResourceClaim (``<profile>-<i>``) this deployment's pods use."""
+
+    @property
+    def monthly_usd(self) -> float | None:
+        if self.chosen is None or self.chosen.hourly_usd_per_replica is None:
+            return None
+        return self.chosen.hourly_usd_per_replica * self.spec.replicas
+
+    def row(self, hours_per_month: float) -> dict[str, Any]:
+        c = self.chosen
+        hourly = self.monthly_usd
+        return {
+            "model": self.name,
+            "team": self.spec.team,
+            "cluster": self.spec.cluster,
+            "catalogModel": self.spec.model or "custom",
+            "precision": self.spec.effective_precision,
+            "replicas": self.spec.replicas,
+            "tensorParallel": c.tp if c else None,
+            "gpus": (c.tp * self.spec.replicas) if c else None,
+            "pool": c.pool_group if c else None,
+            "profile": c.profile if c else None,
+            "kind": c.kind if c else None,
+            "deviceClass": c.device_class if c else None,
+            "vmSize": c.sku.vm_size if c else None,
+            "neededGibPerGpu": round(c.estimate.total_gib, 2) if c and c.estimate else None,
+            "availableGibPerGpu": round(c.budget_gib, 2) if c else None,
+            "headroomGib": round(c.headroom_gib, 2) if c else None,
+            "monthlyUsd": round(hourly * hours_per_month, 2) if hourly is not None else None,
+        }
+
+
+@dataclass
+class Placement:
+    """Replicas of the deployments that share one (cluster, pool group, profile), packed onto GPUs."""
+
+    cluster: str
+    pool_group: str
+    profile: str
+    kind: str
+    models: list[str]
+    replicas: int
+    devices: int
+    gpus: int
+    whole_gpu_alternative: int
+    nodes: int
+    max_nodes: int
+    gpus_per_node: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"cluster": self.cluster, "pool": self.pool_group, "profile": self.profile, "kind": self.kind,
+                "models": self.models, "replicas": self.replicas, "devices": self.devices, "gpus": self.gpus,
+                "wholeGpuPerPodGpus": self.whole_gpu_alternative, "nodes": self.nodes, "maxNodes": self.max_nodes}
+
+
+def _first_fit_decreasing(sizes: Iterable[float], capacity: float, max_items: int | None = None) -> int:
+    bins: list[list[float]] = []
+    for size in sorted(sizes, reverse=True):
+        target = next((b for b in bins if sum(b) + size <= capacity + 1e-9
+                       and (max_items is None or len(b) < max_items)), None)
+        if target is None:
+            bins.append([size])
+        else:
+            target.append(size)
+    return len(bins)
+
+
+def place(fits: Sequence[Fit]) -> list[Placement]:
+    """Pack the chosen replicas per (cluster, pool group, profile) onto as few GPUs as possible.
+
+    MIG: ``per_gpu`` isolated slices per GPU. Time-sharing: replicas share a GPU while their memory needs add
+    up to at most 95% of it and there are at most ``per_gpu`` of them. Whole GPUs: TP GPUs per replica, all
+    on one node. The whole-GPU-per-pod alternative gives every replica TP whole GPUs of its own.
+    """
+    buckets: dict[tuple[str, str, str], list[Fit]] = {}
+    for fit in fits:
+        if fit.chosen is not None:
+            buckets.setdefault((fit.spec.cluster, fit.chosen.pool_group, fit.chosen.profile), []).append(fit)
+    # Time-shared GPUs are shared through one ResourceClaim, and claims are namespaced: pack per team, every
+    # replica of a deployment on its claim.
+    for members in buckets.values():
+        first = members[0].chosen
+        if first is None or first.kind != "timeShared":
+            continue
+        claims: dict[str, list[tuple[float, int]]] = {}
+        for fit in sorted(members, key=lambda f: -(f.chosen.estimate.total_gib if f.chosen and f.chosen.estimate
+                                                   else 0.0) * f.spec.replicas):
+            assert fit.chosen is not None
+            assert fit.chosen.estimate is not None
+            size, count = fit.chosen.estimate.total_gib * fit.spec.replicas, fit.spec.replicas
+            capacity = first.device_memory_gib * TIME_SHARE_MAX_UTILISATION
+            index = 0
+            while True:
+                key = f"{fit.spec.team}/{first.profile}-{index}"
+                used = claims.setdefault(key, [])
+                if (sum(u for u, _ in used) + size <= capacity + 1e-9
+                        and sum(c for _, c in used) + count <= first.per_gpu):
+                    used.append((size, count))
+                    fit.shared_claim = f"{first.profile}-{index}"
+                    break
+                index += 1
+    placements: list[Placement] = []
+    for (cluster, group, profile), members in sorted(buckets.items()):
+        first = members[0].chosen
+        assert first is not None
+        per_node = first.sku.gpu_count
+        replicas = sum(f.spec.replicas for f in members)
+        alternative = sum(f.spec.replicas * (f.chosen.tp if f.chosen else 1) for f in members)
+        if first.kind == "mig":
+            devices = replicas
+            gpus = math.ceil(devices / first.per_gpu)
+            nodes = math.ceil(gpus / per_node)
+        elif first.kind == "timeShared":
+            devices = replicas
+            gpus = len({(f.spec.team, f.shared_claim) for f in members})
+            nodes = math.ceil(gpus / per_node)
+        else:
+            tps = [f.chosen.tp for f in members for _ in range(f.spec.replicas) if f.chosen]
+            devices = gpus = sum(tps)
+            nodes = _first_fit_decreasing(tps, per_node)
+        placements.append(Placement(cluster, group, profile, first.kind, [f.name for f in members], replicas, devices,
+                                    gpus, alternative, nodes, first.slot.spec.max_count, per_node))
+    return placements
+
+
+@dataclass
+class ServingPlan:
+    fits: dict[str, Fit] = field(default_factory=dict)
+    placements: list[Placement] = field(default_factory=list)
+    table: PriceTable = field(default_factory=price_table)
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [fit.row(self.table.hours_per_month) for fit in self.fits.values()]
+
+    def to_json(self) -> dict[str, Any]:
+        gpus = sum(p.gpus for p in self.placements)
+        alternative = sum(p.whole_gpu_alternative for p in self.placements)
+        return {
+            "models": self.rows(),
+            "placements": [p.to_json() for p in self.placements],
+            "gpusNeeded": gpus,
+            "wholeGpuPerPodGpus": alternative,
+            "gpusSaved": alternative - gpus,
+        }
+
+    def cost_lines(self) -> list[dict[str, Any]]:
+        lines = []
+        for row in self.rows():
+            lines.append({"kind": "modelDeployment", "name": row["model"], "team": row["team"],
+                          "cluster": row["cluster"], "pool": row["pool"], "profile": row["profile"],
+                          "vmSize": row["vmSize"], "gpus": row["gpus"], "replicas": row["replicas"],
+                          "monthlyUsd": row["monthlyUsd"], "priced": row["monthlyUsd"] is not None,
+                          "note": "share of the pool's node cost (already counted in the node pool lines)"})
+        return lines
+
+
+def analyse(cfg: Any, table: PriceTable | None = None) -> tuple[ServingPlan, list[Issue]]:
+    """Fit, choose and place every ``models.<name>`` of ``cfg``; issues use paths relative to the root."""
+    models: dict[str, ModelDeploymentSpec] = dict(getattr(cfg, "models", None) or {})
+    table = table or price_table(getattr(cfg, "pricing", None))
+    plan = ServingPlan(table=table)
+    issues: list[Issue] = []
+    teams = getattr(cfg, "teams", None)
+    offers_cache: dict[str, list[OfferLike]] = {}
+    for name, spec in models.items():
+        path: tuple[str | int, ...] = ("models", name)
+        if teams is not None and spec.team not in teams:
+            issues.append(Issue((*path, "team"), "names a team that is not declared under teams", spec.team,
+                                ", ".join(sorted(teams)) or "(no teams declared)", "add the team under teams"))
+        cluster = cfg.clusters.get(spec.cluster)
+        if cluster is None:
+            issues.append(Issue((*path, "cluster"), "names a cluster that does not exist", spec.cluster,
+                                ", ".join(sorted(cfg.clusters)), "use one of the stack's cluster ids"))
+            continue
+        if spec.pool and spec.pool not in cluster.gpu_pools:
+            issues.append(Issue((*path, "pool"), f"is not a GPU pool group of cluster {spec.cluster}", spec.pool,
+                                ", ".join(sorted(cluster.gpu_pools)) or "(none)", "pick a pool group or remove pool"))
+            continue
+        if spec.cluster not in offers_cache:
+            offers_cache[spec.cluster] = offers_for(cfg, spec.cluster)
+        offers = offers_cache[spec.cluster]
+        if spec.profile and spec.profile not in {o.profile for o in offers}:
+            issues.append(Issue((*path, "profile"), f"is not a sharing profile of cluster {spec.cluster}",
+                                spec.profile, ", ".join(sorted({o.profile for o in offers})) or "(none)",
+                                "pick an offered profile or remove profile"))
+            continue
+        team = teams.get(spec.team) if teams is not None else None
+        allowed = set(team.profiles) if team is not None and getattr(team, "profiles", None) is not None else None
+        found = candidates(spec, cluster, offers, table, allowed)
+        fitting = sorted((c for c in found if c.fits), key=_rank)
+        fit = Fit(name, spec, found, fitting[0] if fitting else None)
+        plan.fits[name] = fit
+        if fit.chosen is None:
+            detail = "; ".join(c.describe() for c in found) or "the cluster has no GPU pools"
+            issues.append(Issue(
+                path, f"{spec.model or 'model'} at {spec.effective_precision}, context {spec.context_length} x "
+                f"concurrency {spec.concurrency} fits no GPU offer: {detail}",
+                spec.model or spec.source, "a pool/profile with enough memory per GPU",
+                "lower contextLength or concurrency, use a smaller precision (fp8/int4), or add a pool with "
+                "larger GPUs"))
+    plan.placements = place(list(plan.fits.values()))
+    issues.extend(_quota_issues(plan, teams))
+    for p in plan.placements:
+        if p.nodes > p.max_nodes:
+            for model in p.models:
+                issues.append(Issue(("models", model, "replicas"),
+                                    f"needs {p.nodes} nodes of pool {p.pool_group} ({p.gpus} GPUs for "
+                                    f"{p.replicas} replicas of {', '.join(p.models)}) but its maxCount is "
+                                    f"{p.max_nodes}", models[model].replicas, f"at most {p.max_nodes} nodes",
+                                    f"raise clusters.{p.cluster}.gpuPools.{p.pool_group} maxCount or lower replicas"))
+    return plan, issues
+
+
+def _quota_issues(plan: ServingPlan, teams: Any) -> list[Issue]:
+    """Each team's ResourceQuota per profile (``teams.<team>.profiles``) must admit its deployments."""
+    if not teams:
+        return []
+    used: dict[tuple[str, str, str], list[str]] = {}
+    devices: dict[tuple[str, str, str], int] = {}
+    for fit in plan.fits.values():
+        if fit.chosen is None or fit.spec.team not in teams:
+            continue
+        key = (fit.spec.cluster, fit.spec.team, fit.chosen.profile)
+        used.setdefault(key, []).append(fit.name)
+        if fit.chosen.kind == "timeShared":
+            index = int((fit.shared_claim or "-0").rsplit("-", 1)[1])
+            devices[key] = max(devices.get(key, 0), index + 1)
+        else:
+            devices[key] = devices.get(key, 0) + fit.chosen.tp * fit.spec.replicas
+    issues = []
+    for (cluster, team, profile), count in sorted(devices.items()):
+        quota = teams[team].profiles.get(profile, 0)
+        if count > quota:
+            for model in used[(cluster, team, profile)]:
+                issues.append(Issue(("models", model, "replicas"),
+                                    f"team {team} needs {count} {profile} devices on {cluster} for "
+                                    f"{', '.join(used[(cluster, team, profile)])} but its quota is {quota}",
+                                    plan.fits[model].spec.replicas, f"<= {quota} devices",
+                                    f"raise teams.{team}.profiles.{profile} or lower replicas"))
+    return issues

@@ -1,0 +1,154 @@
+"""Configuration of model deployments (``models.<name>`` in stack config) and the model catalog."""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import Field, model_validator
+
+from components._common import Issue, Spec, raise_issues
+
+CATALOG_FILE = Path(__file__).resolve().parent.parent / "data" / "models.yaml"
+
+VLLM_IMAGE = "vllm/vllm-openai:v0.12.0"
+"""The pinned vLLM OpenAI-compatible server image (the one versions place for serving)."""
+
+Precision = Literal["bf16", "fp16", "fp8", "int8", "int4"]
+WEIGHT_BYTES: dict[str, float] = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
+"""Bytes per parameter of the weights at each precision."""
+KV_BYTES: dict[str, float] = {"auto": 2.0, "fp8": 1.0}
+"""Bytes per KV-cache element: ``auto`` keeps the activation dtype (16-bit), ``fp8`` halves it."""
+MODEL_NAME = r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$"
+PINNED_IMAGE = re.compile(r"^[^\s:@]+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$")
+
+
+class ModelParams(Spec):
+    """Architecture facts of a model that is not in the catalog (copy them from its config.json)."""
+
+    parameters_billions: Annotated[float, Field(gt=0, le=2000)]
+    layers: Annotated[int, Field(ge=1, le=1000)]
+    attention_heads: Annotated[int, Field(ge=1, le=1024)]
+    kv_heads: Annotated[int, Field(ge=1, le=1024)]
+    head_dim: Annotated[int, Field(ge=1, le=1024)]
+    max_context: Annotated[int, Field(ge=256, le=10_000_000)]
+    default_precision: Precision = "bf16"
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelParams:
+        if self.attention_heads % self.kv_heads:
+            raise_issues([Issue(("kvHeads",), "must divide attentionHeads (grouped-query attention)", self.kv_heads,
+                                f"a divisor of {self.attention_heads}", "copy num_key_value_heads from config.json")])
+        return self
+
+
+@dataclass(frozen=True)
+class ModelArch:
+    """One model's facts, from the catalog or from explicit ``params``."""
+
+    key: str
+    source: str | None
+    parameters_billions: float
+    layers: int
+    attention_heads: int
+    kv_heads: int
+    head_dim: int
+    max_context: int
+    default_precision: str
+    gated: bool = False
+
+
+@functools.cache
+def catalog() -> dict[str, ModelArch]:
+    """The shipped model catalog (``components/data/models.yaml``), validated through :class:`ModelParams`."""
+    document: dict[str, Any] = yaml.safe_load(CATALOG_FILE.read_text())
+    models: dict[str, ModelArch] = {}
+    for key, raw in document["models"].items():
+        entry = dict(raw)
+        source, gated = entry.pop("source"), bool(entry.pop("gated", False))
+        params = ModelParams.model_validate(entry)
+        models[key] = _arch(key, source, params, gated)
+    return models
+
+
+def _arch(key: str, source: str | None, params: ModelParams, gated: bool = False) -> ModelArch:
+    return ModelArch(key, source, params.parameters_billions, params.layers, params.attention_heads,
+                     params.kv_heads, params.head_dim, params.max_context, params.default_precision, gated)
+
+
+class ModelDeploymentSpec(Spec):
+    """``models.<name>``: one team's model served by vLLM on the stack's GPUs."""
+
+    team: Annotated[str, Field(min_length=1, max_length=63)]
+    """The team (``teams.<team>``) whose namespace runs the model."""
+    cluster: str
+    model: str | None = None
+    """A catalog key (components/data/models.yaml); or leave it out and give ``params``."""
+    params: ModelParams | None = None
+    source: str | None = None
+    """Hugging Face repository (or path) vLLM loads; defaults to the catalog's. Required for int8/int4
+    (a pre-quantized checkpoint) and for models given by ``params``."""
+    precision: Precision | None = None
+    """Weight precision; defaults to the model's. ``fp8`` quantizes a 16-bit checkpoint at load time."""
+    kv_cache_dtype: Literal["auto", "fp8"] = "auto"
+    replicas: Annotated[int, Field(ge=1, le=64)] = 1
+    context_length: Annotated[int, Field(ge=256)] = 8192
+    """Longest sequence (prompt + output) per request: vLLM ``--max-model-len``."""
+    concurrency: Annotated[int, Field(ge=1, le=4096)] = 8
+    """Sequences served at once per replica with a full context each: vLLM ``--max-num-seqs``."""
+    gpu_memory_utilization: Annotated[float, Field(ge=0.5, le=0.95)] = 0.90
+    image: str = VLLM_IMAGE
+    pool: str | None = None
+    """Pin a GPU pool group of the cluster; default: the cheapest that fits."""
+    profile: str | None = None
+    """Pin a sharing profile (``sharing_offers``); default: the cheapest that fits."""
+    hf_token_secret: str | None = None
+    """Name of a Secret in the team namespace with key ``token`` (gated Hugging Face models)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelDeploymentSpec:
+        issues: list[Issue] = []
+        if (self.model is None) == (self.params is None):
+            issues.append(Issue(("model",), "give exactly one of model (a catalog key) or params", self.model,
+                                ", ".join(sorted(catalog())), "set model: <catalog key>, or params: {...} and source"))
+        elif self.model is not None and self.model not in catalog():
+            issues.append(Issue(("model",), "is not in the model catalog", self.model, ", ".join(sorted(catalog())),
+                                "pick a catalog model or describe it with params (from its config.json)"))
+        if self.params is not None and not self.source:
+            issues.append(Issue(("source",), "is required with params (what vLLM should load)", None,
+                                "a Hugging Face repository id, e.g. org/model", "add source"))
+        if self.precision in ("int8", "int4") and not self.source:
+            issues.append(Issue(("source",), f"{self.precision} needs a pre-quantized checkpoint (AWQ, GPTQ or "
+                                "compressed-tensors); vLLM cannot quantize to it at load time", None,
+                                "a quantized repository id", "set source to the quantized checkpoint"))
+        if not PINNED_IMAGE.match(self.image) or self.image.endswith(":latest") or (
+            ":" not in self.image.rsplit("/", 1)[-1] and "@" not in self.image
+        ):
+            issues.append(Issue(("image",), "must be pinned to a version tag or digest", self.image,
+                                "repo:tag (not latest) or repo@sha256:<digest>", f"e.g. {VLLM_IMAGE}"))
+        arch = self.arch
+        if arch is not None and self.context_length > arch.max_context:
+            issues.append(Issue(("contextLength",), "exceeds the model's maximum context", self.context_length,
+                                f"<= {arch.max_context}", "lower contextLength"))
+        raise_issues(issues)
+        return self
+
+    @property
+    def arch(self) -> ModelArch | None:
+        if self.params is not None:
+            return _arch("custom", self.source, self.params)
+        return catalog().get(self.model or "")
+
+    @property
+    def effective_precision(self) -> str:
+        arch = self.arch
+        return self.precision or (arch.default_precision if arch else "bf16")
+
+    @property
+    def effective_source(self) -> str:
+        arch = self.arch
+        return self.source or (arch.source if arch and arch.source else "")

@@ -1,0 +1,522 @@
+"""Fleet Manager: the prod two-region layout, every fleet resource's inputs, opt-in branches, config errors."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import yaml
+
+from components._common import ConfigError
+from components.fleet import (
+    FleetSpec,
+    ManagedNamespacesSpec,
+    cluster_upgrade_channel,
+    fleet_namespaces,
+    stage_plan,
+    team_namespaces,
+)
+from stacks.config import load_config
+from stacks.plan import Plan, run_plan
+from stacks.summary import render_summary
+
+SOURCE = "Pulumi.test.yaml"
+FLEET = "azure-native:containerservice:Fleet"
+MEMBER = "azure-native:containerservice:FleetMember"
+STRATEGY = "azure-native:containerservice:FleetUpdateStrategy"
+PROFILE = "azure-native:containerservice:AutoUpgradeProfile"
+NAMESPACE = "azure-native:containerservice:FleetManagedNamespace"
+MESH = "azure-native:containerservice:MeshMembership"
+CLUSTER = "azure-native:containerservice:ManagedCluster"
+FLEET_TYPES = {FLEET, MEMBER, STRATEGY, PROFILE, NAMESPACE, MESH}
+SHARED_FLEET = "/subscriptions/1111/resourceGroups/rg-shared/providers/Microsoft.ContainerService/fleets/fleet-shared"
+APPLINK = "/subscriptions/1111/resourceGroups/rg-net/providers/Microsoft.AppLink/applinks/mesh1/appLinkMembers/weu1"
+
+
+def of_type(document: dict[str, Any], type_: str) -> list[dict[str, Any]]:
+    return [r for r in document["resources"] if r["type"] == type_]
+
+
+def by_name(document: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
+    return {r["name"]: r for r in of_type(document, type_)}
+
+
+# --- the prod two-region layout ---------------------------------------------------------------------
+
+
+def test_prod_is_one_fleet_with_a_canary_stage_then_the_rest(plan_documents) -> None:
+    prod = plan_documents["prod"]
+    (fleet,) = of_type(prod, FLEET)
+    assert fleet["inputs"]["fleetName"] == "fleet-aiplat-prod"
+    assert fleet["inputs"]["resourceGroupName"] == "rg-aiplat-prod-fleet"
+    assert fleet["inputs"]["location"] == "westeurope"
+    assert "hubProfile" not in fleet["inputs"]  # hubless: update orchestration needs no hub
+    assert fleet["protect"] is True  # prod protects stateful resources
+
+    members = by_name(prod, MEMBER)
+    assert {n: (m["inputs"]["fleetMemberName"], m["inputs"]["group"]) for n, m in members.items()} == {
+        "fleet-member-weu1": ("prod-weu1", "canary"),
+        "fleet-member-neu1": ("prod-neu1", "rest"),
+    }
+    (strategy,) = of_type(prod, STRATEGY)
+    assert strategy["inputs"]["updateStrategyName"] == "prod-staged"
+    assert strategy["inputs"]["strategy"]["stages"] == [
+        {"name": "canary", "groups": [{"name": "canary"}], "afterStageWaitInSeconds": 3600},
+        {"name": "rest", "groups": [{"name": "rest"}], "afterStageWaitInSeconds": 0},
+    ]
+    assert prod["outputs"]["fleetUpdateStages"] == [
+        {"stage": "canary", "groups": ["canary"], "clusters": ["weu1"], "afterStageWaitInSeconds": 3600},
+        {"stage": "rest", "groups": ["rest"], "clusters": ["neu1"], "afterStageWaitInSeconds": 0},
+    ]
+
+
+def test_members_join_the_fleet_after_their_cluster_and_pools(plan_documents) -> None:
+    prod = plan_documents["prod"]
+    clusters = {r["name"]: r["urn"] for r in of_type(prod, CLUSTER)}
+    pools = [r for r in prod["resources"] if r["type"] == "azure-native:containerservice:AgentPool"]
+    (fleet,) = of_type(prod, FLEET)
+    for key in ("weu1", "neu1"):
+        member = by_name(prod, MEMBER)[f"fleet-member-{key}"]
+        assert member["inputs"]["fleetName"] == "fleet-aiplat-prod"
+        assert clusters[f"{key}-aks"] in member["dependencies"]  # clusterResourceId is the cluster's id
+        assert fleet["urn"] in member["dependencies"]
+        own_pools = [p["urn"] for p in pools if p["name"].startswith(f"{key}-gpu-")]
+        assert own_pools
+        assert set(own_pools) <= set(member["dependencies"])  # no concurrent operation on the cluster
+
+
+def test_auto_upgrade_profile_is_bound_to_the_strategy(plan_documents) -> None:
+    prod = plan_documents["prod"]
+    (profile,) = of_type(prod, PROFILE)
+    (strategy,) = of_type(prod, STRATEGY)
+    assert profile["inputs"]["channel"] == "Stable"
+    assert profile["inputs"]["autoUpgradeProfileName"] == "prod-stable"
+    assert profile["inputs"]["nodeImageSelection"] == {"type": "Consistent"}
+    assert profile["inputs"]["disabled"] is False
+    assert profile["inputs"]["fleetName"] == "fleet-aiplat-prod"
+    # updateStrategyId is the strategy's id (unknown until created): the dependency proves the binding.
+    assert strategy["urn"] in profile["dependencies"]
+
+
+@pytest.mark.parametrize("stack", ["prod", "staging"])
+def test_member_clusters_do_not_auto_upgrade_themselves(plan_documents, stack: str) -> None:
+    for cluster in of_type(plan_documents[stack], CLUSTER):
+        profile = cluster["inputs"]["autoUpgradeProfile"]
+        assert profile["upgradeChannel"] == "none", cluster["name"]
+        assert profile["nodeOSUpgradeChannel"] == "NodeImage", cluster["name"]  # node OS patching stays
+
+
+def test_member_clusters_pass_the_upgrade_channel_policy(plans: dict[str, Plan]) -> None:
+    for stack in ("prod", "staging"):
+        assert not [v for v in plans[stack].policy_violations if "upgrade-channel" in json.dumps(v)], stack
+
+
+def test_staging_is_a_single_stage_fleet(plan_documents) -> None:
+    staging = plan_documents["staging"]
+    (member,) = of_type(staging, MEMBER)
+    assert member["inputs"]["group"] == "staging"
+    (strategy,) = of_type(staging, STRATEGY)
+    assert [s["name"] for s in strategy["inputs"]["strategy"]["stages"]] == ["all"]
+
+
+def test_dev_has_no_fleet_and_keeps_its_own_channel(plan_documents) -> None:
+    dev = plan_documents["dev"]
+    assert not [r for r in dev["resources"] if r["type"] in FLEET_TYPES]
+    (cluster,) = of_type(dev, CLUSTER)
+    assert cluster["inputs"]["autoUpgradeProfile"]["upgradeChannel"] == "patch"
+
+
+def test_plan_summary_shows_which_clusters_each_stage_upgrades(plans: dict[str, Plan]) -> None:
+    text = render_summary(plans["prod"])
+    section = text[text.index("Fleet update stages") :].splitlines()
+    assert "auto-upgrade Stable (on)" in section[0]
+    assert "canary" in section[1]
+    assert "clusters weu1" in section[1]
+    assert "wait 3600s" in section[1]
+    assert "rest" in section[2]
+    assert "clusters neu1" in section[2]
+    assert "no fleet" in render_summary(plans["dev"])
+
+
+# --- opt-in branches: shared fleet, mesh, hub with managed namespaces --------------------------------
+
+
+def stack_values(fleet: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "environment": "dev",
+        "owner": "platform",
+        "costCenter": "cc",
+        "location": "westeurope",
+        "clusters": {"weu1": {"location": "westeurope", "kubernetesVersion": "1.34", **extra}},
+        "fleet": fleet,
+    }
+
+
+def plan_for(tmp_path: Path, name: str, values: dict[str, Any]) -> dict[str, Any]:
+    path = tmp_path / f"Pulumi.{name}.yaml"
+    path.write_text(yaml.safe_dump({"config": {f"ai-platform:{k}": v for k, v in values.items()}}))
+    return run_plan(name, path).to_json()
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    fleet = {
+        "existingFleetId": SHARED_FLEET,
+        "members": {"weu1": {"group": "stg-canary"}},
+        "updateStrategy": {"name": "stg", "stages": {"first": {"groups": ["stg-canary"]}}},
+        "autoUpgrade": {"channel": "NodeImage", "nodeImageSelection": "Latest", "disabled": True},
+        "mesh": {"weu1": APPLINK},
+    }
+    return plan_for(tmp_path_factory.mktemp("fleet"), "shared", stack_values(fleet))
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    fleet = {
+        "hub": True,
+        "members": {"weu1": {"group": "all"}},
+        "managedNamespaces": {
+            "enabled": True,
+            "defaults": {"cpuRequest": "4", "memoryRequest": "16Gi"},
+            "namespaces": {
+                "research": {
+                    "cpuRequest": "500m",
+                    "cpuLimit": "8",
+                    "memoryRequest": "8Gi",
+                    "memoryLimit": "32Gi",
+                    "ingress": "DenyAll",
+                    "egress": "AllowSameNamespace",
+                }
+            },
+        },
+    }
+    return plan_for(tmp_path_factory.mktemp("fleet"), "hub", stack_values(fleet))
+
+
+def test_shared_fleet_is_referenced_not_created(shared: dict[str, Any]) -> None:
+    assert not of_type(shared, FLEET)
+    assert not [r for r in shared["resources"] if r["name"] == "fleet-rg"]
+    (member,) = of_type(shared, MEMBER)
+    assert member["inputs"]["resourceGroupName"] == "rg-shared"
+    assert member["inputs"]["fleetName"] == "fleet-shared"
+    assert member["inputs"]["fleetMemberName"] == "dev-weu1"  # environment-prefixed: unique in the fleet
+    (strategy,) = of_type(shared, STRATEGY)
+    assert strategy["inputs"]["updateStrategyName"] == "dev-stg"
+    (profile,) = of_type(shared, PROFILE)
+    assert profile["inputs"]["channel"] == "NodeImage"
+    assert profile["inputs"]["autoUpgradeProfileName"] == "dev-nodeimage"
+    assert profile["inputs"]["nodeImageSelection"] == {"type": "Latest"}
+    assert profile["inputs"]["disabled"] is True
+    assert shared["outputs"]["fleetName"] == "fleet-shared"
+
+
+def test_mesh_membership_joins_the_cluster_to_the_application_network(shared: dict[str, Any]) -> None:
+    (mesh,) = of_type(shared, MESH)
+    assert mesh["inputs"]["properties"] == {"managedMeshID": APPLINK}  # the wire name
+    assert mesh["inputs"]["resourceName"] == "aks-aiplat-dev-weu1"
+    assert mesh["inputs"]["meshMembershipName"] == "dev-weu1-mesh"
+    (member,) = of_type(shared, MEMBER)
+    assert member["urn"] in mesh["dependencies"]
+
+
+def test_hub_fleet_and_managed_namespaces(hub: dict[str, Any]) -> None:
+    (fleet,) = of_type(hub, FLEET)
+    assert fleet["inputs"]["hubProfile"] == {"dnsPrefix": "aiplat-dev-fleet"}
+    (ns,) = of_type(hub, NAMESPACE)  # created once, placed on every member
+    assert ns["inputs"]["managedNamespaceName"] == "research"
+    assert ns["inputs"]["location"] == "westeurope"
+    props = ns["inputs"]["properties"]
+    assert props["adoptionPolicy"] == "Never"  # never take over a namespace someone else created
+    assert props["deletePolicy"] == "Keep"  # deleting the Azure resource never deletes workloads
+    ns_props = props["managedNamespaceProperties"]
+    assert ns_props["defaultResourceQuota"] == {
+        "cpuRequest": "500m",
+        "cpuLimit": "8",
+        "memoryRequest": "8Gi",
+        "memoryLimit": "32Gi",
+    }
+    assert ns_props["defaultNetworkPolicy"] == {"ingress": "DenyAll", "egress": "AllowSameNamespace"}
+    assert ns_props["labels"]["ai-platform/team"] == "research"
+    placement = props["propagationPolicy"]
+    assert placement["type"] == "Placement"
+    assert placement["placementProfile"]["defaultClusterResourcePlacement"]["policy"] == {
+        "placementType": "PickFixed",
+        "clusterNames": ["dev-weu1"],
+    }
+    assert not of_type(hub, STRATEGY)
+    assert not of_type(hub, PROFILE)
+    assert not of_type(hub, MESH)
+
+
+def test_without_auto_upgrade_the_cluster_keeps_its_channel(hub: dict[str, Any]) -> None:
+    (cluster,) = of_type(hub, CLUSTER)
+    assert cluster["inputs"]["autoUpgradeProfile"]["upgradeChannel"] == "patch"
+
+
+def test_fleet_namespaces_cover_teams_with_default_quota() -> None:
+    managed = ManagedNamespacesSpec.model_validate(
+        {"enabled": True, "defaults": {"cpuRequest": "4"}, "namespaces": {"tools": {"cpuRequest": "1"}}}
+    )
+    quotas = fleet_namespaces(managed, {"research": SimpleNamespace(clusters=None)})
+    assert {ns: q.cpu_request for ns, q in quotas.items()} == {"research": "4", "tools": "1"}
+    assert fleet_namespaces(managed.model_copy(update={"enabled": False}), {"research": {}}) == {}
+
+
+def test_team_namespaces_read_any_teams_shape() -> None:
+    assert team_namespaces(None) == []
+    assert team_namespaces(["not", "a", "mapping"]) == []
+    assert team_namespaces({"research": {}, "vision": {"namespace": "cv"}}) == ["research", "cv"]
+    assert team_namespaces({"a": SimpleNamespace(namespace="team-a"), "b": SimpleNamespace()}) == ["team-a", "b"]
+
+
+# --- pure helpers ---------------------------------------------------------------------------------
+
+
+def test_stage_plan_maps_groups_to_clusters() -> None:
+    spec = FleetSpec.model_validate(
+        {
+            "members": {"a": {"group": "canary"}, "b": {"group": "rest"}, "c": {"group": "rest"}},
+            "updateStrategy": {
+                "stages": {
+                    "canary": {"groups": ["canary"], "afterStageWaitInSeconds": 60},
+                    "rest": {"groups": ["rest"]},
+                }
+            },
+        }
+    )
+    assert [(s.name, s.clusters, s.after_stage_wait_in_seconds) for s in stage_plan(spec)] == [
+        ("canary", ("a",), 60),
+        ("rest", ("b", "c"), 0),
+    ]
+    assert stage_plan(None) == []
+
+
+def test_cluster_upgrade_channel() -> None:
+    cfg = load_config(cli_map(prod_like()), SOURCE)
+    assert cfg.fleet is not None
+    assert cluster_upgrade_channel(cfg.fleet, "weu1", cfg.clusters["weu1"]) == "none"
+    assert cluster_upgrade_channel(None, "weu1", cfg.clusters["weu1"]) == "patch"
+    no_auto = cfg.fleet.model_copy(update={"auto_upgrade": None})
+    assert cluster_upgrade_channel(no_auto, "weu1", cfg.clusters["weu1"]) == "patch"
+
+
+# --- configuration errors: each names its key -----------------------------------------------------
+
+
+def prod_like() -> dict[str, Any]:
+    """The prod fleet layout (environment dev: prod-only rules of other components stay out of the way)."""
+    cluster = {"kubernetesVersion": "1.34"}
+    return {
+        "environment": "dev",
+        "owner": "platform",
+        "costCenter": "cc",
+        "location": "westeurope",
+        "clusters": {"weu1": {"location": "westeurope", **cluster}, "neu1": {"location": "northeurope", **cluster}},
+        "fleet": {
+            "members": {"weu1": {"group": "canary"}, "neu1": {"group": "rest"}},
+            "updateStrategy": {
+                "stages": {
+                    "canary": {"groups": ["canary"], "afterStageWaitInSeconds": 3600},
+                    "rest": {"groups": ["rest"]},
+                }
+            },
+            "autoUpgrade": {"channel": "Stable"},
+        },
+    }
+
+
+def cli_map(values: dict[str, Any]) -> dict[str, str]:
+    return {f"ai-platform:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
+
+
+def set_path(values: dict[str, Any], path: str, value: Any) -> None:
+    *parents, last = path.split(".")
+    node = values
+    for part in parents:
+        node = node.setdefault(part, {})
+    if value is ...:
+        del node[last]
+    else:
+        node[last] = value
+
+
+def errors(changes: dict[str, Any]) -> list[str]:
+    values = copy.deepcopy(prod_like())
+    for path, value in changes.items():
+        set_path(values, path, value)
+    with pytest.raises(ConfigError) as caught:
+        load_config(cli_map(values), SOURCE)
+    return caught.value.lines
+
+
+def test_prod_like_fleet_config_is_valid() -> None:
+    cfg = load_config(cli_map(prod_like()), SOURCE)
+    assert cfg.fleet is not None
+    assert list(cfg.fleet.members) == ["weu1", "neu1"]
+
+
+ERRORS = [
+    pytest.param(
+        {"fleet.members.neu1.group": "late"},
+        "fleet.members.neu1.group",
+        "no stage upgrades this group",
+        id="member-group-in-no-stage",
+    ),
+    pytest.param(
+        {"fleet.updateStrategy.stages.rest.groups": ["rest", "gpu"]},
+        "fleet.updateStrategy.stages.rest.groups.1",
+        "no member cluster is in this group",
+        id="stage-group-without-members",
+    ),
+    pytest.param(
+        {"fleet.updateStrategy.stages.rest.groups": ["rest", "canary"]},
+        "fleet.updateStrategy.stages.rest.groups.1",
+        "already upgraded in stage 'canary'",
+        id="group-in-two-stages",
+    ),
+    pytest.param(
+        {"fleet.updateStrategy.stages.rest.groups": ["rest", "rest"]},
+        "fleet.updateStrategy.stages.rest.groups.1",
+        "already upgraded in stage 'rest'",
+        id="group-twice-in-one-stage",
+    ),
+    pytest.param(
+        {"fleet.members.eus1": {"group": "rest"}},
+        "fleet.members.eus1",
+        "is not a cluster id of this stack",
+        id="unknown-cluster",
+    ),
+    pytest.param(
+        {"clusters.neu1.features": {"fleet": False}},
+        "fleet.members.neu1",
+        "features.fleet: false",
+        id="member-with-fleet-feature-off",
+    ),
+    pytest.param(
+        {"clusters.eus1": {"location": "eastus", "kubernetesVersion": "1.34"}},
+        "clusters.eus1.features.fleet",
+        "not in fleet.members",
+        id="cluster-left-out-of-the-fleet",
+    ),
+    pytest.param(
+        {"clusters.weu1.upgrade": {"channel": "stable"}},
+        "clusters.weu1.upgrade.channel",
+        "race the fleet's auto-upgrade",
+        id="explicit-cluster-channel-with-fleet-auto-upgrade",
+    ),
+    pytest.param(
+        {"fleet.autoUpgrade.channel": "TargetKubernetesVersion"},
+        "fleet.autoUpgrade.channel",
+        "2024-05-02-preview",
+        id="target-version-channel-not-in-sdk-api",
+    ),
+    pytest.param(
+        {"fleet.autoUpgrade.targetKubernetesVersion": "1.34"},
+        "fleet.autoUpgrade.targetKubernetesVersion",
+        "is not accepted",
+        id="target-version",
+    ),
+    pytest.param(
+        {"fleet.autoUpgrade.channel": "Patch"},
+        "fleet.autoUpgrade.channel",
+        "is not an allowed value",
+        id="unknown-channel",
+    ),
+    pytest.param(
+        {"fleet.updateStrategy.stages.rest.afterStageWaitInSeconds": -1},
+        "fleet.updateStrategy.stages.rest.afterStageWaitInSeconds",
+        ">= 0",
+        id="negative-wait",
+    ),
+    pytest.param(
+        {"fleet.updateStrategy.stages.rest.groups": []},
+        "fleet.updateStrategy.stages.rest.groups",
+        "at least 1",
+        id="stage-without-groups",
+    ),
+    pytest.param(
+        {"fleet.members.neu1.group": "Rest_Group"}, "fleet.members.neu1.group", "wrong format", id="group-name-format"
+    ),
+    pytest.param(
+        {"fleet.existingFleetId": "/subscriptions/1/resourceGroups/rg/providers/Microsoft.Foo/x/y"},
+        "fleet.existingFleetId",
+        "is not a fleet resource id",
+        id="bad-fleet-id",
+    ),
+    pytest.param(
+        {"fleet.existingFleetId": SHARED_FLEET, "fleet.hub": True},
+        "fleet.hub",
+        "property of the shared fleet",
+        id="hub-on-shared-fleet",
+    ),
+    pytest.param(
+        {"fleet.existingFleetId": SHARED_FLEET, "fleet.updateStrategy": ...},
+        "fleet.autoUpgrade",
+        "every member of the shared fleet",
+        id="shared-fleet-auto-upgrade-without-strategy",
+    ),
+    pytest.param(
+        {"fleet.managedNamespaces": {"enabled": True}},
+        "fleet.managedNamespaces.enabled",
+        "needs a fleet with a hub cluster",
+        id="managed-namespaces-without-hub",
+    ),
+    pytest.param(
+        {"fleet.managedNamespaces": {"enabled": True, "namespaces": {"r": {"memoryLimit": "32GB"}}}, "fleet.hub": True},
+        "fleet.managedNamespaces.namespaces.r.memoryLimit",
+        "wrong format",
+        id="memory-quantity",
+    ),
+    pytest.param(
+        {"fleet.managedNamespaces": {"enabled": True}, "fleet.hub": True, "teams": {"research": {}}},
+        "fleet.managedNamespaces.enabled",
+        "two owners: teams.research already creates it on member clusters weu1, neu1",
+        id="team-namespace-with-two-owners",
+    ),
+    pytest.param(
+        {
+            "fleet.managedNamespaces": {"enabled": True, "namespaces": {"research": {}}},
+            "fleet.hub": True,
+            "teams": {"research": {"clusters": ["neu1"]}},
+        },
+        "fleet.managedNamespaces.namespaces.research",
+        "two owners",
+        id="listed-namespace-that-is-a-team",
+    ),
+    pytest.param(
+        {"fleet.mesh": {"weu1": "/subscriptions/1/whatever"}},
+        "fleet.mesh.weu1",
+        "not an Application Network member id",
+        id="bad-mesh-id",
+    ),
+    pytest.param({"fleet.mesh": {"eus1": APPLINK}}, "fleet.mesh.eus1", "not a fleet member", id="mesh-for-non-member"),
+    pytest.param({"fleet.members": {}}, "fleet.members", "at least 1", id="no-members"),
+    pytest.param({"fleet.strategy": {}}, "fleet.strategy", "unknown key", id="unknown-key"),
+]
+
+
+@pytest.mark.parametrize(("changes", "key", "phrase"), ERRORS)
+def test_fleet_config_error_names_the_key(changes: dict[str, Any], key: str, phrase: str) -> None:
+    lines = errors(changes)
+    matching = [line for line in lines if f"ai-platform:{key}:" in line]
+    assert matching, lines
+    assert any(phrase in line for line in matching), matching
+    assert all(line.startswith(f"{SOURCE}: ") for line in lines)
+
+
+def test_explicit_none_channel_on_a_member_is_accepted() -> None:
+    values = prod_like()
+    values["clusters"]["weu1"]["upgrade"] = {"channel": "none", "nodeOsChannel": "SecurityPatch"}
+    cfg = load_config(cli_map(values), SOURCE)
+    assert cfg.clusters["weu1"].upgrade.node_os_channel == "SecurityPatch"
+
+
+def test_config_error_registers_nothing(tmp_path: Path) -> None:
+    values = prod_like()
+    values["fleet"]["members"]["neu1"]["group"] = "late"
+    with pytest.raises(ConfigError):
+        plan_for(tmp_path, "bad", values)
