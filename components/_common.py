@@ -126,3 +126,6 @@ STANDBY_TAINT = Taint(f"{LABEL_PREFIX}/standby", "true")
 """Keeps new work off the standby colour of a blue-green GPU pool until cut-over."""
 
 SYSTEM_TAINT = Taint("CriticalAddonsOnly", "true")
+
+SPOT_TAINT = Taint("kubernetes.azure.com/scalesetpriority", "spot")
+"""Added by AKS itself to every node of a spot pool (never set by the blueprint, always tolerated by it)."""

@@ -35,14 +35,14 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import Field, model_validator
 
-from components._common import LABEL_PREFIX, STANDBY_TAINT, SYSTEM_TAINT, TYPE_PREFIX, Issue, Spec, raise_issues
+from components._common import LABEL_PREFIX, SYSTEM_TAINT, TYPE_PREFIX, Issue, Spec, raise_issues
 from components.gpu_pools import (
-    GPU_TAINTS,
     LABEL_ALLOCATION,
     LABEL_VENDOR,
     GpuPoolGroupSpec,
     GpuSlot,
     gpu_slots,
+    node_agent_tolerations,
 )
 from components.gpu_skus import GPU_SKUS, MIG_PROFILES, GpuModel, GpuSku, MigProfile
 
@@ -636,10 +636,6 @@ def _node_affinity(allocation_label: str) -> dict[str, Any]:
     }
 
 
-def _gpu_node_tolerations() -> list[dict[str, str]]:
-    return [GPU_TAINTS["nvidia"].toleration(), STANDBY_TAINT.toleration()]
-
-
 def compute_domains_supported(slots: Iterable[GpuSlot]) -> bool:
     """ComputeDomains need multi-node NVLink (GB200/GB300 NVL racks); no size in the SKU table has it."""
     return any(s.sku.gpu.name.startswith(("GB200", "GB300")) for s in slots)
@@ -662,7 +658,7 @@ def nvidia_dra_values(slots: list[GpuSlot], time_sharing: bool) -> dict[str, Any
         "kubeletPlugin": {
             "nodeSelector": {LABEL_ALLOCATION: "dra", LABEL_VENDOR: "nvidia"},
             "affinity": _node_affinity("dra"),
-            "tolerations": _gpu_node_tolerations(),
+            "tolerations": node_agent_tolerations("nvidia"),
         },
     }
 
@@ -673,7 +669,7 @@ def device_plugin_values(slots: list[GpuSlot]) -> dict[str, Any]:
         "migStrategy": "single" if mig else "none",
         "nodeSelector": {LABEL_ALLOCATION: "device-plugin", LABEL_VENDOR: "nvidia"},
         "affinity": _node_affinity("device-plugin"),
-        "tolerations": _gpu_node_tolerations(),
+        "tolerations": node_agent_tolerations("nvidia"),
         "gfd": {"enabled": False},
     }
 

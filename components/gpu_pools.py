@@ -19,7 +19,7 @@ import pulumi
 import pulumi_azure_native as azure_native
 from pydantic import Field, model_validator
 
-from components._common import LABEL_PREFIX, STANDBY_TAINT, TYPE_PREFIX, Issue, Spec, Taint, raise_issues
+from components._common import LABEL_PREFIX, SPOT_TAINT, STANDBY_TAINT, TYPE_PREFIX, Issue, Spec, Taint, raise_issues
 from components.gpu_skus import GPU_SKUS, GpuSku, MigProfile, gpu_sku
 
 Colour = Literal["blue", "green"]
@@ -196,7 +196,12 @@ class GpuSlot:
         }
 
     def taints(self) -> list[Taint]:
+        """The taints the blueprint sets on the pool (AKS adds the spot taint to spot pools by itself)."""
         return [self.gpu_taint] + ([] if self.active else [STANDBY_TAINT])
+
+    def workload_tolerations(self) -> list[dict[str, str]]:
+        """What a GPU workload placed on this slot tolerates: the GPU taint, and AKS's spot taint if spot."""
+        return [self.gpu_taint.toleration()] + ([SPOT_TAINT.toleration()] if self.spec.spot else [])
 
 
 def gpu_slots(group: str, spec: GpuPoolGroupSpec) -> list[GpuSlot]:
@@ -208,9 +213,10 @@ def gpu_slots(group: str, spec: GpuPoolGroupSpec) -> list[GpuSlot]:
     ]
 
 
-def gpu_tolerations(vendor: str) -> list[dict[str, str]]:
-    """Tolerations a GPU workload or node agent needs on the active colour of a pool of ``vendor``."""
-    return [GPU_TAINTS[vendor].toleration()]
+def node_agent_tolerations(vendor: str) -> list[dict[str, str]]:
+    """Tolerations of a per-node GPU agent (driver plugin, exporter): every GPU node of ``vendor``, both
+    colours (the standby slot is tainted) and spot slots (tainted by AKS)."""
+    return [GPU_TAINTS[vendor].toleration(), STANDBY_TAINT.toleration(), SPOT_TAINT.toleration()]
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,6 @@ from pydantic import Field, model_validator
 from components._common import (
     LABEL_PREFIX,
     PROJECT,
-    STANDBY_TAINT,
     TYPE_PREFIX,
     ConfigError,
     Issue,
@@ -44,7 +43,7 @@ from components._common import (
     azure_name,
     raise_issues,
 )
-from components.gpu_pools import GPU_TAINTS, LABEL_VENDOR, GpuSlot
+from components.gpu_pools import LABEL_VENDOR, GpuSlot, node_agent_tolerations
 
 # --------------------------------------------------------------------------------------------------------------
 # Facts (one place): chart, API groups, role definition ids, names.
@@ -679,7 +678,7 @@ def dcgm_values(spec: MonitoringSpec) -> dict[str, Any]:
     return {
         "serviceAccount": {"create": True, "name": DCGM_SERVICE_ACCOUNT},
         "nodeSelector": {LABEL_VENDOR: "nvidia"},
-        "tolerations": [GPU_TAINTS["nvidia"].toleration(), STANDBY_TAINT.toleration()],
+        "tolerations": node_agent_tolerations("nvidia"),
         "extraEnv": [{"name": "KUBERNETES_ENABLE_DRA", "value": "true"}],
         "kubernetes": {"enablePodLabels": False},
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},

@@ -274,6 +274,9 @@ def test_nvidia_dra_helm_values() -> None:
     assert {"key": "ai-platform/standby", "operator": "Equal", "value": "true", "effect": "NoSchedule"} in plugin[
         "tolerations"
     ]
+    # Spot GPU pools carry AKS's own spot taint: the plugin must run there too or their GPUs are never published.
+    spot = {"key": "kubernetes.azure.com/scalesetpriority", "operator": "Equal", "value": "spot", "effect": "NoSchedule"}
+    assert spot in plugin["tolerations"]
     operator_driver = _with(["clusters", "c1", "gpuPools", "t4", "slots", "blue", "driver"], "None")
     operator_driver["clusters"]["c1"]["gpuPools"]["a100"]["slots"]["blue"]["driver"] = "None"
     cfg2 = _load(operator_driver)

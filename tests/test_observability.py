@@ -9,7 +9,7 @@ from typing import Any
 import promql_parser
 import pytest
 
-from components._common import STANDBY_TAINT, ConfigError
+from components._common import SPOT_TAINT, STANDBY_TAINT, ConfigError
 from components.gpu_pools import GPU_TAINTS
 from components.observability import (
     CONFIG_ACCESS_ASSOCIATION,
@@ -524,6 +524,7 @@ def test_dcgm_exporter_release(plan_documents: dict[str, dict[str, Any]]) -> Non
         # Both colours: the GPU taint and the standby colour's taint are tolerated.
         assert GPU_TAINTS["nvidia"].toleration() in values["tolerations"]
         assert STANDBY_TAINT.toleration() in values["tolerations"]
+        assert SPOT_TAINT.toleration() in values["tolerations"]
         assert values["nodeSelector"] == {"ai-platform/gpu-vendor": "nvidia"}
         assert {"name": "KUBERNETES_ENABLE_DRA", "value": "true"} in values["extraEnv"]
         assert values["serviceAccount"]["name"] == "dcgm-exporter"

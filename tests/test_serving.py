@@ -175,6 +175,11 @@ def test_deployment_is_secure_and_scheduled_on_the_active_colour(plan_documents:
     assert pod["nodeSelector"] == {"ai-platform/gpu-pool": "h100", "ai-platform/color": "blue"}
     assert {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"} in pod[
         "tolerations"]
+    spot = {"key": "kubernetes.azure.com/scalesetpriority", "operator": "Equal", "value": "spot", "effect": "NoSchedule"}
+    assert spot not in pod["tolerations"]  # the prod H100 pool is not spot
+    dev_spot = next(o for o in k8s_objects(plan_documents["dev"], "Deployment") if o["metadata"]["name"] == "assistant")
+    assert dev_spot["spec"]["template"]["spec"]["nodeSelector"]["ai-platform/gpu-pool"] == "t4"  # a spot pool in dev
+    assert spot in dev_spot["spec"]["template"]["spec"]["tolerations"]
     assert pod["automountServiceAccountToken"] is False
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}

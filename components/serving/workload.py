@@ -17,7 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components._common import LABEL_PREFIX, TYPE_PREFIX
-from components.gpu_pools import LABEL_COLOUR, LABEL_GROUP, gpu_tolerations
+from components.gpu_pools import LABEL_COLOUR, LABEL_GROUP
 from components.serving.fit import COMPUTE_CAPABILITY, Fit
 
 PORT = 8000
@@ -138,7 +138,7 @@ def deployment(fit: Fit, namespace: str) -> dict[str, Any]:
                     "automountServiceAccountToken": False,
                     "enableServiceLinks": False,
                     "nodeSelector": node_selector,
-                    "tolerations": gpu_tolerations(chosen.sku.gpu.vendor),
+                    "tolerations": chosen.slot.workload_tolerations(),
                     "resourceClaims": [_pod_claim(fit)],
                     "securityContext": {
                         "runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS, "fsGroup": RUN_AS,
