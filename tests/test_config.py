@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-import json
 from typing import Any
 
 import pulumi
@@ -16,8 +14,7 @@ from stacks import program
 from stacks.__main__ import main
 from stacks.config import PlatformConfig, load_config
 from stacks.plan import ROOT, read_stack_file
-
-SOURCE = "Pulumi.test.yaml"
+from tests.helpers import SOURCE, changed, cli_map, config_errors
 
 
 def base() -> dict[str, Any]:
@@ -42,32 +39,12 @@ def base() -> dict[str, Any]:
     }
 
 
-def as_cli_map(values: dict[str, Any]) -> dict[str, str]:
-    return {f"ai-platform:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
-
-
-def errors_for(values: dict[str, Any]) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        load_config(as_cli_map(values), SOURCE)
-    return caught.value.lines
-
-
 def with_change(path: str, value: Any) -> dict[str, Any]:
-    """``base()`` with the dotted ``path`` set to ``value`` (``value`` of ``...`` deletes the key)."""
-    values = copy.deepcopy(base())
-    *parents, last = path.split(".")
-    node = values
-    for part in parents:
-        node = node.setdefault(part, {})
-    if value is ...:
-        del node[last]
-    else:
-        node[last] = value
-    return values
+    return changed(base(), path, value)
 
 
 def test_valid_config_loads_with_secure_defaults() -> None:
-    cfg = load_config(as_cli_map(base()), SOURCE)
+    cfg = load_config(cli_map(base()), SOURCE)
     cluster = cfg.clusters["weu1"]
     assert cluster.api_server.private is True
     assert cluster.security.local_accounts is False
@@ -157,7 +134,7 @@ CASES = [
 
 @pytest.mark.parametrize(("path", "value", "expected"), CASES, ids=[c[0] + "=" + repr(c[1])[:20] for c in CASES])
 def test_invalid_value_is_reported_at_its_key(path: str, value: Any, expected: str) -> None:
-    lines = errors_for(with_change(path, value))
+    lines = config_errors(with_change(path, value))
     assert any(expected in line for line in lines), lines
     assert all(line.startswith("Pulumi.test.yaml: ai-platform:") for line in lines)
 
@@ -165,7 +142,7 @@ def test_invalid_value_is_reported_at_its_key(path: str, value: Any, expected: s
 def test_mig_on_a_gpu_without_mig_names_the_key_and_the_fix() -> None:
     values = with_change("clusters.weu1.gpuPools.a100.slots.blue.vmSize", "Standard_NC8as_T4_v3")
     values["clusters"]["weu1"]["gpuPools"]["a100"]["slots"]["blue"]["migProfile"] = "MIG1g"
-    (line,) = errors_for(values)
+    (line,) = config_errors(values)
     assert "slots.blue.migProfile: T4 GPUs (Standard_NC8as_T4_v3) do not support MIG" in line
     assert "Fix: remove migProfile" in line
 
@@ -173,12 +150,12 @@ def test_mig_on_a_gpu_without_mig_names_the_key_and_the_fix() -> None:
 def test_pool_group_key_that_cannot_fit_the_colour_suffix() -> None:
     values = base()
     values["clusters"]["weu1"]["gpuPools"]["a100large"] = values["clusters"]["weu1"]["gpuPools"].pop("a100")
-    (line,) = errors_for(values)
+    (line,) = config_errors(values)
     assert "ai-platform:clusters.weu1.gpuPools.a100large: pool group key must be 1-7" in line
 
 
 def test_unknown_key_lists_the_allowed_keys() -> None:
-    (line,) = errors_for(with_change("clusters.weu1.gpuPools.a100.slots.blue.vmsize", "x"))
+    (line,) = config_errors(with_change("clusters.weu1.gpuPools.a100.slots.blue.vmsize", "x"))
     assert "unknown key" in line
     assert "allowed: vmSize, minCount, maxCount" in line
 
@@ -187,7 +164,7 @@ def test_several_mistakes_are_reported_together() -> None:
     values = with_change("clusters.weu1.kubernetesVersion", "1.30")
     values["environment"] = "qa"
     values["clusters"]["weu1"]["network"] = {"podCidr": "10.10.0.0/24"}
-    lines = errors_for(values)
+    lines = config_errors(values)
     assert len(lines) >= 3
     joined = "\n".join(lines)
     assert "environment" in joined
@@ -198,12 +175,12 @@ def test_several_mistakes_are_reported_together() -> None:
 def test_cluster_id_must_fit_azure_names() -> None:
     values = base()
     values["clusters"]["West-EU"] = values["clusters"].pop("weu1")
-    (line,) = errors_for(values)
+    (line,) = config_errors(values)
     assert "ai-platform:clusters.West-EU: cluster id must be 1-10 lowercase letters/digits" in line
 
 
 def test_keys_outside_the_namespace_are_ignored() -> None:
-    config_map = {**as_cli_map(base()), "azure-native:location": "westeurope"}
+    config_map = {**cli_map(base()), "azure-native:location": "westeurope"}
     assert load_config(config_map, SOURCE).location == "westeurope"
 
 
@@ -235,7 +212,7 @@ def test_cli_reports_config_errors_on_stderr_with_exit_2(tmp_path, capsys) -> No
 
 
 def test_pulumi_up_gets_a_clean_run_error(monkeypatch) -> None:
-    monkeypatch.setattr(program, "current_config_map", lambda: as_cli_map(with_change("environment", "qa")))
+    monkeypatch.setattr(program, "current_config_map", lambda: cli_map(with_change("environment", "qa")))
     monkeypatch.setattr(pulumi, "get_stack", lambda: "dev")
     with pytest.raises(pulumi.RunError) as caught:
         program.main()

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import copy
-import json
 from typing import Any
 
 import kubernetes_validate
 import pytest
 
-from components._common import ConfigError
+from components._common import SPOT_TAINT
 from components.dra import (
     NIC_CLASS,
     PCIE_ROOT,
@@ -20,8 +19,8 @@ from components.dra import (
     team_objects,
 )
 from components.gpu_pools import gpu_slots
-from stacks.config import PlatformConfig, load_config
 from stacks.summary import render_summary
+from tests.helpers import changed, config_errors, load
 from tests.k8s_schema import k8s_objects, validate_strict
 
 BASE: dict[str, Any] = {
@@ -52,28 +51,16 @@ BASE: dict[str, Any] = {
 }
 
 
-def _load(values: dict[str, Any]) -> PlatformConfig:
-    config_map = {f"ai-platform:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
-    return load_config(config_map, "Pulumi.test.yaml")
-
-
 def _errors(values: dict[str, Any]) -> str:
-    with pytest.raises(ConfigError) as exc:
-        _load(values)
-    return "\n".join(exc.value.lines)
+    return "\n".join(config_errors(values))
 
 
 def _with(path: list[str], value: Any) -> dict[str, Any]:
-    values = copy.deepcopy(BASE)
-    node = values
-    for part in path[:-1]:
-        node = node.setdefault(part, {})
-    node[path[-1]] = value
-    return values
+    return changed(BASE, path, value)
 
 
 def test_base_config_is_valid() -> None:
-    cfg = _load(BASE)
+    cfg = load(BASE)
     assert set(cfg.dra.profiles) == {"t4-shared", "a100-1g"}
 
 
@@ -174,11 +161,11 @@ def test_team_profile_missing_on_one_of_its_clusters() -> None:
     text = _errors(values)
     assert "ai-platform:teams.research.profiles.a100-1g: is offered by no GPU pool on cluster(s) c2" in text
     values["teams"]["research"]["clusters"] = ["c1"]
-    assert _load(values).teams["research"].clusters == ["c1"]
+    assert load(values).teams["research"].clusters == ["c1"]
 
 
 def test_sharing_offers_interface() -> None:
-    cfg = _load(BASE)
+    cfg = load(BASE)
     offers = {o.profile: o for o in sharing_offers(cfg, "c1")}
     mig, shared = offers["a100-1g"], offers["t4-shared"]
     assert (mig.kind, mig.device_class, mig.pool_group, mig.gpu_model) == (
@@ -192,7 +179,7 @@ def test_sharing_offers_interface() -> None:
 
 
 def test_device_classes_select_the_driver_attributes() -> None:
-    cfg = _load(BASE)
+    cfg = load(BASE)
     mig = device_class("a100-1g", cfg.dra.profiles["a100-1g"])
     expr = mig["spec"]["selectors"][0]["cel"]["expression"]
     assert "device.driver == 'gpu.nvidia.com'" in expr
@@ -218,7 +205,7 @@ def test_gpu_nic_profile_aligns_on_pcie_root_and_amd_uses_amd_driver() -> None:
     }
     values["dra"]["profiles"]["mi300-nic"] = {"kind": "gpuNic", "gpuModel": "MI300X"}
     values["teams"]["infra"] = {"profiles": {"mi300-nic": 4}}
-    cfg = _load(values)
+    cfg = load(values)
     offer = next(o for o in sharing_offers(cfg, "c1") if o.profile == "mi300-nic")
     assert (offer.vendor, offer.nic_device_class, offer.per_gpu, offer.gpus_per_node) == ("amd", NIC_CLASS, 1, 8)
     cls = device_class("mi300-nic", cfg.dra.profiles["mi300-nic"])
@@ -236,7 +223,7 @@ def test_gpu_nic_profile_aligns_on_pcie_root_and_amd_uses_amd_driver() -> None:
 
 
 def test_team_objects_quota_closes_other_classes() -> None:
-    cfg = _load(BASE)
+    cfg = load(BASE)
     objects = team_objects("research", cfg.teams["research"], cfg.dra, sharing_offers(cfg, "c1"))
     quota = next(o for o in objects if o["kind"] == "ResourceQuota")
     assert quota["metadata"]["namespace"] == "research"
@@ -254,7 +241,7 @@ def test_team_objects_quota_closes_other_classes() -> None:
 
 
 def test_nvidia_dra_helm_values() -> None:
-    cfg = _load(BASE)
+    cfg = load(BASE)
     slots = [s for g, p in cfg.clusters["c1"].gpu_pools.items() for s in gpu_slots(g, p)]
     values = nvidia_dra_values(slots, time_sharing=True)
     assert values["gpuResourcesEnabledOverride"] is True
@@ -275,11 +262,10 @@ def test_nvidia_dra_helm_values() -> None:
         "tolerations"
     ]
     # Spot GPU pools carry AKS's own spot taint: the plugin must run there too or their GPUs are never published.
-    spot = {"key": "kubernetes.azure.com/scalesetpriority", "operator": "Equal", "value": "spot", "effect": "NoSchedule"}
-    assert spot in plugin["tolerations"]
+    assert SPOT_TAINT.toleration() in plugin["tolerations"]
     operator_driver = _with(["clusters", "c1", "gpuPools", "t4", "slots", "blue", "driver"], "None")
     operator_driver["clusters"]["c1"]["gpuPools"]["a100"]["slots"]["blue"]["driver"] = "None"
-    cfg2 = _load(operator_driver)
+    cfg2 = load(operator_driver)
     slots2 = [s for g, p in cfg2.clusters["c1"].gpu_pools.items() for s in gpu_slots(g, p)]
     assert nvidia_dra_values(slots2, time_sharing=False)["nvidiaDriverRoot"] == "/run/nvidia/driver"
 
@@ -288,7 +274,7 @@ def test_device_plugin_only_on_device_plugin_pools() -> None:
     values = _with(["clusters", "c1", "gpuPools", "t4", "allocation"], "devicePlugin")
     values["dra"]["profiles"].pop("t4-shared")
     values["teams"]["research"]["profiles"].pop("t4-shared")
-    cfg = _load(values)
+    cfg = load(values)
     assert {o.profile for o in sharing_offers(cfg, "c1")} == {"a100-1g"}
     slots = list(gpu_slots("t4", cfg.clusters["c1"].gpu_pools["t4"]))
     plugin = device_plugin_values(slots)

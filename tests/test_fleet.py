@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,6 +22,7 @@ from components.fleet import (
 from stacks.config import load_config
 from stacks.plan import Plan, run_plan
 from stacks.summary import render_summary
+from tests.helpers import changed, cli_map
 
 SOURCE = "Pulumi.test.yaml"
 FLEET = "azure-native:containerservice:Fleet"
@@ -329,25 +329,10 @@ def prod_like() -> dict[str, Any]:
     }
 
 
-def cli_map(values: dict[str, Any]) -> dict[str, str]:
-    return {f"ai-platform:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
-
-
-def set_path(values: dict[str, Any], path: str, value: Any) -> None:
-    *parents, last = path.split(".")
-    node = values
-    for part in parents:
-        node = node.setdefault(part, {})
-    if value is ...:
-        del node[last]
-    else:
-        node[last] = value
-
-
 def errors(changes: dict[str, Any]) -> list[str]:
-    values = copy.deepcopy(prod_like())
+    values = prod_like()
     for path, value in changes.items():
-        set_path(values, path, value)
+        values = changed(values, path, value)
     with pytest.raises(ConfigError) as caught:
         load_config(cli_map(values), SOURCE)
     return caught.value.lines

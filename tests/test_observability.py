@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
@@ -22,9 +21,9 @@ from components.observability import (
     prom_name,
 )
 from stacks import plan as plan_module
-from stacks.config import PlatformConfig, load_config
 from stacks.plan import StackFile, run_program
 from stacks.summary import render_summary
+from tests.helpers import changed, cli_map, load
 from tests.k8s_schema import validate_strict
 
 WORKSPACE = "azure-native:monitor:AzureMonitorWorkspace"
@@ -76,21 +75,8 @@ BASE: dict[str, Any] = {
 }
 
 
-def _config_map(values: dict[str, Any]) -> dict[str, str]:
-    return {f"ai-platform:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
-
-
-def _load(values: dict[str, Any]) -> PlatformConfig:
-    return load_config(_config_map(values), "Pulumi.test.yaml")
-
-
 def _with(path: list[str], value: Any, base: dict[str, Any] | None = None) -> dict[str, Any]:
-    values = copy.deepcopy(base or BASE)
-    node = values
-    for part in path[:-1]:
-        node = node.setdefault(part, {})
-    node[path[-1]] = value
-    return values
+    return changed(base or BASE, path, value)
 
 
 def _resources(document: dict[str, Any], type_: str) -> list[dict[str, Any]]:
@@ -115,7 +101,7 @@ def _under_monitoring(document: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _run(values: dict[str, Any], secrets: dict[str, str] | None = None) -> dict[str, Any]:
     """Plan a small configuration; the deployer's subscription is known, so role definition ids are visible."""
-    config_map = _config_map(values)
+    config_map = cli_map(values)
     secret_keys = []
     for key in secrets or {}:
         config_map[f"ai-platform-secrets:{key}"] = plan_module.SECRET
@@ -141,11 +127,11 @@ def custom() -> dict[str, Any]:
 
 
 def test_defaults_and_base_config() -> None:
-    cfg = _load(BASE)
+    cfg = load(BASE)
     assert cfg.monitoring.enabled
     assert not cfg.monitoring.light
     assert cfg.monitoring.grafana_enabled
-    light = _load(_with(["monitoring"], {"light": True}, {**BASE, "environment": "dev"}))
+    light = load(_with(["monitoring"], {"light": True}, {**BASE, "environment": "dev"}))
     assert not light.monitoring.grafana_enabled
     assert light.monitoring.scrape_interval == "60s"
     assert cfg.monitoring.scrape_interval == "30s"
@@ -211,14 +197,14 @@ def test_defaults_and_base_config() -> None:
 )
 def test_config_errors_name_the_key(path: list[str], value: Any, key: str, words: str) -> None:
     with pytest.raises(ConfigError) as exc:
-        _load(_with(path, value))
+        load(_with(path, value))
     text = "\n".join(exc.value.lines)
     assert f"Pulumi.test.yaml: {key}:" in text
     assert words.lower() in text.lower()
 
 
 def test_dev_may_run_without_monitoring() -> None:
-    cfg = _load(_with(["monitoring"], {"enabled": False}, {**BASE, "environment": "dev"}))
+    cfg = load(_with(["monitoring"], {"enabled": False}, {**BASE, "environment": "dev"}))
     assert not cfg.monitoring.enabled
 
 

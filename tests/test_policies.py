@@ -12,40 +12,76 @@ import pytest
 from policies.engine import Resource, Violation, evaluate
 from policies.pack_config import check_config, environment_config, pack_config
 from policies.rules import RULES, RULES_BY_ID
+from tests.helpers import DELETE, changed
 
 TODAY = dt.date(2026, 6, 1)
 STACK = "urn:pulumi:prod::ai-platform::pulumi:pulumi:Stack$aiplatform:index:AksCluster::weu1"
-CLUSTER_URN = f"{STACK[:-len('::weu1')]}$azure-native:containerservice:ManagedCluster::weu1-aks"
+CLUSTER_URN = f"{STACK[: -len('::weu1')]}$azure-native:containerservice:ManagedCluster::weu1-aks"
 TAGS = {"environment": "prod", "owner": "platform-team", "cost-center": "cc-ai-prod"}
 
 CLUSTER: dict[str, Any] = {
-    "location": "westeurope", "resourceName": "aks-aiplat-prod-weu1", "kubernetesVersion": "1.34", "tags": TAGS,
-    "aadProfile": {"managed": True, "enableAzureRBAC": True}, "enableRBAC": True, "disableLocalAccounts": True,
-    "oidcIssuerProfile": {"enabled": True}, "sku": {"name": "Base", "tier": "Premium"},
-    "securityProfile": {"workloadIdentity": {"enabled": True}, "imageCleaner": {"enabled": True, "intervalHours": 48},
-                        "defender": {"securityMonitoring": {"enabled": True}}},
+    "location": "westeurope",
+    "resourceName": "aks-aiplat-prod-weu1",
+    "kubernetesVersion": "1.34",
+    "tags": TAGS,
+    "aadProfile": {"managed": True, "enableAzureRBAC": True},
+    "enableRBAC": True,
+    "disableLocalAccounts": True,
+    "oidcIssuerProfile": {"enabled": True},
+    "sku": {"name": "Base", "tier": "Premium"},
+    "securityProfile": {
+        "workloadIdentity": {"enabled": True},
+        "imageCleaner": {"enabled": True, "intervalHours": 48},
+        "defender": {"securityMonitoring": {"enabled": True}},
+    },
     "apiServerAccessProfile": {"enablePrivateCluster": True, "disableRunCommand": True},
     "autoUpgradeProfile": {"upgradeChannel": "patch", "nodeOSUpgradeChannel": "NodeImage"},
-    "networkProfile": {"networkPlugin": "azure", "networkPluginMode": "overlay", "networkDataplane": "cilium",
-                       "networkPolicy": "cilium"},
+    "networkProfile": {
+        "networkPlugin": "azure",
+        "networkPluginMode": "overlay",
+        "networkDataplane": "cilium",
+        "networkPolicy": "cilium",
+    },
     "addonProfiles": {"azurepolicy": {"enabled": True}},
     "azureMonitorProfile": {"metrics": {"enabled": True}},
-    "agentPoolProfiles": [{"name": "system", "mode": "System", "vmSize": "Standard_D8ds_v5",
-                           "enableEncryptionAtHost": True, "enableNodePublicIP": False,
-                           "nodeTaints": ["CriticalAddonsOnly=true:NoSchedule"]}],
+    "agentPoolProfiles": [
+        {
+            "name": "system",
+            "mode": "System",
+            "vmSize": "Standard_D8ds_v5",
+            "enableEncryptionAtHost": True,
+            "enableNodePublicIP": False,
+            "nodeTaints": ["CriticalAddonsOnly=true:NoSchedule"],
+        }
+    ],
 }
 
 
 def pool_inputs(colour: str, role: str, vm_size: str = "Standard_NC24ads_A100_v4") -> dict[str, Any]:
-    taints = ["nvidia.com/gpu=present:NoSchedule"] + (["ai-platform/standby=true:NoSchedule"] if role == "standby"
-                                                      else [])
+    taints = ["nvidia.com/gpu=present:NoSchedule"] + (
+        ["ai-platform/standby=true:NoSchedule"] if role == "standby" else []
+    )
     return {
-        "agentPoolName": f"a100{colour}", "resourceName": "aks-aiplat-prod-weu1", "vmSize": vm_size, "mode": "User",
-        "orchestratorVersion": "1.34", "enableAutoScaling": True, "minCount": 1, "maxCount": 4,
-        "enableEncryptionAtHost": True, "enableNodePublicIP": False, "gpuInstanceProfile": "MIG1g",
-        "nodeLabels": {"ai-platform/gpu-pool": "a100", "ai-platform/color": colour, "ai-platform/slot-role": role,
-                       "ai-platform/gpu-vendor": "nvidia", "ai-platform/gpu-allocation": "dra"},
-        "nodeTaints": taints, "tags": TAGS,
+        "agentPoolName": f"a100{colour}",
+        "resourceName": "aks-aiplat-prod-weu1",
+        "vmSize": vm_size,
+        "mode": "User",
+        "orchestratorVersion": "1.34",
+        "enableAutoScaling": True,
+        "minCount": 1,
+        "maxCount": 4,
+        "enableEncryptionAtHost": True,
+        "enableNodePublicIP": False,
+        "gpuInstanceProfile": "MIG1g",
+        "nodeLabels": {
+            "ai-platform/gpu-pool": "a100",
+            "ai-platform/color": colour,
+            "ai-platform/slot-role": role,
+            "ai-platform/gpu-vendor": "nvidia",
+            "ai-platform/gpu-allocation": "dra",
+        },
+        "nodeTaints": taints,
+        "tags": TAGS,
     }
 
 
@@ -54,18 +90,33 @@ def res(kind: str, name: str, inputs: dict[str, Any], deps: tuple[str, ...] = ()
     return Resource(urn, kind, name, inputs, protect=protect, parent=STACK, dependencies=deps)
 
 
-def stack(cluster: dict[str, Any] | None = None, active: dict[str, Any] | None = None,
-          standby: dict[str, Any] | None = None, extra: list[Resource] | None = None,
-          drop: tuple[str, ...] = ()) -> list[Resource]:
+def stack(
+    cluster: dict[str, Any] | None = None,
+    active: dict[str, Any] | None = None,
+    standby: dict[str, Any] | None = None,
+    extra: list[Resource] | None = None,
+    drop: tuple[str, ...] = (),
+) -> list[Resource]:
     aks = res("azure-native:containerservice:ManagedCluster", "weu1-aks", cluster or copy.deepcopy(CLUSTER))
     resources = [
         aks,
-        res("azure-native:containerservice:AgentPool", "weu1-gpu-a100blue", active or pool_inputs("blue", "active"),
-            (aks.urn,)),
-        res("azure-native:containerservice:AgentPool", "weu1-gpu-a100green",
-            standby or pool_inputs("green", "standby"), (aks.urn,)),
-        res("azure-native:monitor:AzureMonitorWorkspace", "monitoring-workspace", {"location": "westeurope",
-                                                                                   "tags": TAGS}),
+        res(
+            "azure-native:containerservice:AgentPool",
+            "weu1-gpu-a100blue",
+            active or pool_inputs("blue", "active"),
+            (aks.urn,),
+        ),
+        res(
+            "azure-native:containerservice:AgentPool",
+            "weu1-gpu-a100green",
+            standby or pool_inputs("green", "standby"),
+            (aks.urn,),
+        ),
+        res(
+            "azure-native:monitor:AzureMonitorWorkspace",
+            "monitoring-workspace",
+            {"location": "westeurope", "tags": TAGS},
+        ),
         res("azure-native:monitor:DataCollectionRuleAssociation", "monitoring-weu1-dcra", {}, (aks.urn,)),
         res("azure-native:containerservice:FleetMember", "fleet-weu1", {"group": "canary"}, (aks.urn,)),
         *(extra or []),
@@ -73,26 +124,11 @@ def stack(cluster: dict[str, Any] | None = None, active: dict[str, Any] | None =
     return [r for r in resources if r.name not in drop]
 
 
-def run(rule_id: str, resources: list[Resource], settings: dict[str, Any] | None = None,
-        cost: dict[str, Any] | None = None) -> list[Violation]:
+def run(
+    rule_id: str, resources: list[Resource], settings: dict[str, Any] | None = None, cost: dict[str, Any] | None = None
+) -> list[Violation]:
     config = {rule_id: {"enforcementLevel": "mandatory", **(settings or {})}}
     return evaluate([RULES_BY_ID[rule_id]], resources, config, cost, TODAY)
-
-
-DELETE = object()
-
-
-def mutated(base: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    parts = path.split(".")
-    node = out
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-    if value is DELETE:
-        node.pop(parts[-1], None)
-    else:
-        node[parts[-1]] = value
-    return out
 
 
 C, P, S = "cluster", "active", "standby"
@@ -117,10 +153,22 @@ CASES: list[tuple[str, str, str, Any, str, dict[str, Any]]] = [
     ("aks-azure-policy-addon", C, "addonProfiles.azurepolicy.enabled", False, "violates", {}),
     ("aks-defender", C, "securityProfile.defender.securityMonitoring.enabled", False, "violates", {}),
     ("aks-image-cleaner", C, "securityProfile.imageCleaner.enabled", False, "violates", {}),
-    ("aks-single-inline-pool", C, "agentPoolProfiles",
-     [{"name": "system", "mode": "System"}, {"name": "gpu", "mode": "User"}], "violates", {}),
-    ("gpu-sku-allowed", P, "vmSize", "Standard_ND96isr_H200_v5", "violates",
-     {"allowedVmSizes": ["Standard_NC24ads_A100_v4"]}),
+    (
+        "aks-single-inline-pool",
+        C,
+        "agentPoolProfiles",
+        [{"name": "system", "mode": "System"}, {"name": "gpu", "mode": "User"}],
+        "violates",
+        {},
+    ),
+    (
+        "gpu-sku-allowed",
+        P,
+        "vmSize",
+        "Standard_ND96isr_H200_v5",
+        "violates",
+        {"allowedVmSizes": ["Standard_NC24ads_A100_v4"]},
+    ),
     ("gpu-taint", P, "nodeTaints", ["dedicated=gpu:PreferNoSchedule"], "violates", {}),
     ("gpu-autoscaling", P, "enableAutoScaling", False, "violates", {}),
     ("gpu-max-nodes", P, "maxCount", 40, "violates", {"maxNodesPerPool": 16}),
@@ -139,10 +187,10 @@ CASES: list[tuple[str, str, str, Any, str, dict[str, Any]]] = [
 
 def case_stack(target: str, path: str, value: Any) -> list[Resource]:
     if target == C:
-        return stack(cluster=mutated(CLUSTER, path, value))
+        return stack(cluster=changed(CLUSTER, path, value))
     if target == P:
-        return stack(active=mutated(pool_inputs("blue", "active"), path, value))
-    return stack(standby=mutated(pool_inputs("green", "standby"), path, value))
+        return stack(active=changed(pool_inputs("blue", "active"), path, value))
+    return stack(standby=changed(pool_inputs("green", "standby"), path, value))
 
 
 def test_pack_has_at_least_30_rules_with_complete_metadata() -> None:
@@ -155,14 +203,21 @@ def test_pack_has_at_least_30_rules_with_complete_metadata() -> None:
 
 
 def test_every_rule_is_exercised_by_a_test() -> None:
-    special = {"protect-stateful", "monitoring-workspace", "monitoring-dcr-association", "fleet-membership",
-               "gpu-budget", "waiver-valid"}
+    special = {
+        "protect-stateful",
+        "monitoring-workspace",
+        "monitoring-dcr-association",
+        "fleet-membership",
+        "gpu-budget",
+        "waiver-valid",
+    }
     assert {c[0] for c in CASES} | special == set(RULES_BY_ID)
 
 
 @pytest.mark.parametrize(("rule_id", "target", "path", "bad", "unset", "settings"), CASES, ids=[c[0] for c in CASES])
-def test_rule_compliant_violating_unset_unknown(rule_id: str, target: str, path: str, bad: Any, unset: str,
-                                                settings: dict[str, Any]) -> None:
+def test_rule_compliant_violating_unset_unknown(
+    rule_id: str, target: str, path: str, bad: Any, unset: str, settings: dict[str, Any]
+) -> None:
     assert run(rule_id, stack(), settings) == [], "the compliant stack must pass"
 
     violating = run(rule_id, case_stack(target, path, bad), settings)
@@ -192,15 +247,16 @@ def test_unset_message_names_the_azure_default() -> None:
 
 
 def test_open_authorized_range_is_refused() -> None:
-    cluster = mutated(CLUSTER, "apiServerAccessProfile", {"enablePrivateCluster": False,
-                                                          "authorizedIPRanges": ["0.0.0.0/0"]})
+    cluster = changed(
+        CLUSTER, "apiServerAccessProfile", {"enablePrivateCluster": False, "authorizedIPRanges": ["0.0.0.0/0"]}
+    )
     assert run("aks-api-server-restricted", stack(cluster=cluster))
     cluster["apiServerAccessProfile"]["authorizedIPRanges"] = ["203.0.113.0/24"]
     assert run("aks-api-server-restricted", stack(cluster=cluster)) == []
 
 
 def test_upgrade_channel_none_is_fine_when_fleet_auto_upgrade_manages_the_cluster() -> None:
-    cluster = mutated(CLUSTER, "autoUpgradeProfile.upgradeChannel", "none")
+    cluster = changed(CLUSTER, "autoUpgradeProfile.upgradeChannel", "none")
     profile = res("azure-native:containerservice:AutoUpgradeProfile", "fleet-auto", {"channel": "Stable"})
     assert run("aks-upgrade-channel", stack(cluster=cluster, extra=[profile])) == []
     # Without membership the profile does not cover the cluster.
@@ -208,40 +264,46 @@ def test_upgrade_channel_none_is_fine_when_fleet_auto_upgrade_manages_the_cluste
 
 
 def test_spot_is_allowed_where_the_environment_allows_it() -> None:
-    spot = stack(active=mutated(pool_inputs("blue", "active"), "scaleSetPriority", "Spot"))
+    spot = stack(active=changed(pool_inputs("blue", "active"), "scaleSetPriority", "Spot"))
     assert run("gpu-spot-allowed", spot, {"allowSpot": True}) == []
     assert run("gpu-spot-allowed", spot, {"allowSpot": False})
 
 
 def test_mig_on_a100_passes_and_gpu_caps_count_gpus() -> None:
     assert run("gpu-mig-supported", stack()) == []
-    big = stack(active=mutated(pool_inputs("blue", "active", "Standard_ND96isr_H100_v5"), "gpuInstanceProfile",
-                               DELETE))
+    big = stack(active=changed(pool_inputs("blue", "active", "Standard_ND96isr_H100_v5"), "gpuInstanceProfile", DELETE))
     [violation] = run("gpu-max-nodes", big, {"maxNodesPerPool": 16, "maxGpusPerPool": 16})
     assert "at most 16 GPUs" in violation.message
 
 
 def test_device_plugin_on_dra_nodes_is_a_second_advertiser() -> None:
-    release = res("kubernetes:helm.sh/v3:Release", "weu1-device-plugin",
-                  {"chart": "nvidia-device-plugin", "values": {"nodeSelector": {"ai-platform/gpu-vendor": "nvidia"}}},
-                  ("weu1-aks",))
+    release = res(
+        "kubernetes:helm.sh/v3:Release",
+        "weu1-device-plugin",
+        {"chart": "nvidia-device-plugin", "values": {"nodeSelector": {"ai-platform/gpu-vendor": "nvidia"}}},
+        ("weu1-aks",),
+    )
     violations = run("gpu-single-advertiser", stack(extra=[release]))
     assert {v.message.split("can run on ")[1].split(",")[0] for v in violations} == {
-        "AgentPool 'weu1-gpu-a100blue'", "AgentPool 'weu1-gpu-a100green'"}
-    scoped = res("kubernetes:helm.sh/v3:Release", "weu1-device-plugin",
-                 {"chart": "nvidia-device-plugin",
-                  "values": {"nodeSelector": {"ai-platform/gpu-allocation": "device-plugin"}}})
+        "AgentPool 'weu1-gpu-a100blue'",
+        "AgentPool 'weu1-gpu-a100green'",
+    }
+    scoped = res(
+        "kubernetes:helm.sh/v3:Release",
+        "weu1-device-plugin",
+        {"chart": "nvidia-device-plugin", "values": {"nodeSelector": {"ai-platform/gpu-allocation": "device-plugin"}}},
+    )
     assert run("gpu-single-advertiser", stack(extra=[scoped])) == []
 
 
 def test_blue_green_needs_exactly_one_active_colour() -> None:
-    no_active = stack(active=mutated(pool_inputs("blue", "active"), "nodeLabels.ai-platform/slot-role", "standby"))
+    no_active = stack(active=changed(pool_inputs("blue", "active"), "nodeLabels.ai-platform/slot-role", "standby"))
     [violation] = run("bluegreen-active-slot", no_active)
     assert "no AgentPool" in violation.message
     assert "a100" in violation.message
     two = stack(standby=pool_inputs("green", "active"))
     assert any("2 AgentPools are active" in v.message for v in run("bluegreen-active-slot", two))
-    low = stack(active=mutated(pool_inputs("blue", "active"), "minCount", 0))
+    low = stack(active=changed(pool_inputs("blue", "active"), "minCount", 0))
     assert run("bluegreen-active-slot", low, {"minActiveNodes": 1})
     assert run("bluegreen-active-slot", low, {"minActiveNodes": 0}) == []
 
@@ -253,25 +315,35 @@ def test_active_slot_must_not_carry_the_standby_taint() -> None:
 
 
 def test_dra_objects_need_kubernetes_134() -> None:
-    claim = Resource("urn:pulumi:prod::ai-platform::kubernetes:resource.k8s.io/v1:DeviceClass::weu1-shared",
-                     "kubernetes:resource.k8s.io/v1:DeviceClass", "weu1-shared", {}, dependencies=(CLUSTER_URN,))
-    old = mutated(CLUSTER, "kubernetesVersion", "1.33")
+    claim = Resource(
+        "urn:pulumi:prod::ai-platform::kubernetes:resource.k8s.io/v1:DeviceClass::weu1-shared",
+        "kubernetes:resource.k8s.io/v1:DeviceClass",
+        "weu1-shared",
+        {},
+        dependencies=(CLUSTER_URN,),
+    )
+    old = changed(CLUSTER, "kubernetesVersion", "1.33")
     devplugin = {"ai-platform/gpu-allocation": "device-plugin"}
-    active = mutated(pool_inputs("blue", "active"), "nodeLabels", {**pool_inputs("blue", "active")["nodeLabels"],
-                                                                     **devplugin})
-    standby = mutated(pool_inputs("green", "standby"), "nodeLabels",
-                      {**pool_inputs("green", "standby")["nodeLabels"], **devplugin})
+    active = changed(
+        pool_inputs("blue", "active"), "nodeLabels", {**pool_inputs("blue", "active")["nodeLabels"], **devplugin}
+    )
+    standby = changed(
+        pool_inputs("green", "standby"), "nodeLabels", {**pool_inputs("green", "standby")["nodeLabels"], **devplugin}
+    )
     assert run("dra-kubernetes-version", stack(cluster=old, active=active, standby=standby)) == []
     [violation] = run("dra-kubernetes-version", stack(cluster=old, active=active, standby=standby, extra=[claim]))
     assert "weu1-shared" in violation.message
     assert "1.33" in violation.message
 
 
-@pytest.mark.parametrize(("rule_id", "dropped"), [
-    ("monitoring-workspace", "monitoring-workspace"),
-    ("monitoring-dcr-association", "monitoring-weu1-dcra"),
-    ("fleet-membership", "fleet-weu1"),
-])
+@pytest.mark.parametrize(
+    ("rule_id", "dropped"),
+    [
+        ("monitoring-workspace", "monitoring-workspace"),
+        ("monitoring-dcr-association", "monitoring-weu1-dcra"),
+        ("fleet-membership", "fleet-weu1"),
+    ],
+)
 def test_presence_rules(rule_id: str, dropped: str) -> None:
     assert run(rule_id, stack()) == []
     [violation] = run(rule_id, stack(drop=(dropped,)))
@@ -287,10 +359,24 @@ def test_protect_on_clusters_and_stateful_resources() -> None:
 
 
 def cost(max_usd: float, vm_size: str = "Standard_NC24ads_A100_v4") -> dict[str, Any]:
-    return {"items": [{"kind": "nodePool", "vmSize": vm_size, "priced": True, "baselineMonthlyUsd": max_usd / 4,
-                       "maxMonthlyUsd": max_usd},
-                      {"kind": "nodePool", "vmSize": "Standard_D8ds_v5", "priced": True,
-                       "baselineMonthlyUsd": 900.0, "maxMonthlyUsd": 9000.0}]}
+    return {
+        "items": [
+            {
+                "kind": "nodePool",
+                "vmSize": vm_size,
+                "priced": True,
+                "baselineMonthlyUsd": max_usd / 4,
+                "maxMonthlyUsd": max_usd,
+            },
+            {
+                "kind": "nodePool",
+                "vmSize": "Standard_D8ds_v5",
+                "priced": True,
+                "baselineMonthlyUsd": 900.0,
+                "maxMonthlyUsd": 9000.0,
+            },
+        ]
+    }
 
 
 def test_budget_guard_counts_gpu_pools_only() -> None:
@@ -311,12 +397,16 @@ def test_budget_guard_computes_cost_from_resources_without_a_plan() -> None:
 
 
 def waiver(expires: str, rule: str = "aks-paid-tier", resource: str = "weu1-aks") -> dict[str, str]:
-    return {"rule": rule, "resource": resource, "reason": "Free tier until the SLA budget is approved",
-            "expires": expires}
+    return {
+        "rule": rule,
+        "resource": resource,
+        "reason": "Free tier until the SLA budget is approved",
+        "expires": expires,
+    }
 
 
 def test_valid_waiver_suppresses_and_expired_waiver_fails() -> None:
-    free = stack(cluster=mutated(CLUSTER, "sku.tier", "Free"))
+    free = stack(cluster=changed(CLUSTER, "sku.tier", "Free"))
     config = pack_config("prod", None, [waiver("2026-12-31")])
     found = evaluate(RULES, free, config, None, TODAY)
     assert [v for v in found if v.policy in ("aks-paid-tier", "waiver-valid")] == []
@@ -329,12 +419,13 @@ def test_valid_waiver_suppresses_and_expired_waiver_fails() -> None:
 
 
 def test_waiver_by_urn_and_unknown_rule() -> None:
-    free = stack(cluster=mutated(CLUSTER, "sku.tier", "Free"))
+    free = stack(cluster=changed(CLUSTER, "sku.tier", "Free"))
     by_urn = pack_config("prod", None, [waiver("2026-12-31", resource=free[0].urn)])
     assert not [v for v in evaluate(RULES, free, by_urn, None, TODAY) if v.policy == "aks-paid-tier"]
     bogus = pack_config("prod", None, [waiver("2026-12-31", rule="no-such-rule")])
-    assert any("no-such-rule" in v.message for v in evaluate(RULES, free, bogus, None, TODAY)
-               if v.policy == "waiver-valid")
+    assert any(
+        "no-such-rule" in v.message for v in evaluate(RULES, free, bogus, None, TODAY) if v.policy == "waiver-valid"
+    )
 
 
 def test_environment_configs_are_valid_and_prod_is_strictest() -> None:
@@ -344,8 +435,9 @@ def test_environment_configs_are_valid_and_prod_is_strictest() -> None:
         assert set(config) == set(RULES_BY_ID)
 
     def mandatory(env: str) -> set[str]:
-        return {k for k, v in levels[env].items()
-                if (v if isinstance(v, str) else v["enforcementLevel"]) == "mandatory"}
+        return {
+            k for k, v in levels[env].items() if (v if isinstance(v, str) else v["enforcementLevel"]) == "mandatory"
+        }
 
     assert mandatory("dev") < mandatory("staging") < mandatory("prod")
     assert levels["dev"]["gpu-spot-allowed"]["allowSpot"] is True

@@ -60,8 +60,9 @@ def edited(document: dict[str, Any], change: Any) -> dict[str, Any]:
     return copy
 
 
-def test_check_exit_codes(tmp_path: Path, plan_documents: dict[str, dict[str, Any]],
-                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_exit_codes(
+    tmp_path: Path, plan_documents: dict[str, dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
     clean = plan_documents["dev"]
     clean_codes = 1 if mandatory(clean["policyViolations"]) else 0
     good = tmp_path / "good.json"
@@ -112,8 +113,16 @@ def test_crossguard_adapter_reports_violations_and_unknowns_like_the_engine() ->
 
     def validate(props: dict[str, Any], config: dict[str, Any] | None = None) -> list[str]:
         reported: list[str] = []
-        args = ResourceValidationArgs("azure-native:containerservice:ManagedCluster", unknown_checking_proxy(props),
-                                      "urn:pulumi:dev::ai-platform::x::weu1-aks", "weu1-aks", opts, None, config)
+        args = ResourceValidationArgs(
+            "azure-native:containerservice:ManagedCluster",
+            unknown_checking_proxy(props),
+            "urn:pulumi:dev::ai-platform::x::weu1-aks",
+            "weu1-aks",
+            opts,
+            None,
+            config,
+        )
+
         def report(message: str, urn: str | None = None) -> None:
             reported.append(message)
 
@@ -142,8 +151,10 @@ WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 def test_workflows_validate_against_the_github_schema() -> None:
     assert len(WORKFLOWS) >= 2
     result = subprocess.run(
-        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows",
-         *map(str, WORKFLOWS)], capture_output=True, text=True, check=False,
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows", *map(str, WORKFLOWS)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

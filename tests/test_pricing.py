@@ -14,15 +14,30 @@ CLUSTER = "urn:pulumi:t::p::x$azure-native:containerservice:ManagedCluster::weu1
 
 def _resources(spot: bool = False) -> list[dict[str, Any]]:
     return [
-        {"type": "azure-native:containerservice:ManagedCluster", "urn": CLUSTER, "name": "weu1-aks",
-         "inputs": {"location": "eastus", "sku": {"tier": "Standard"},
-                    "agentPoolProfiles": [{"name": "system", "vmSize": "Standard_D4ds_v5", "minCount": 2,
-                                           "maxCount": 3}]},
-         "dependencies": []},
-        {"type": "azure-native:containerservice:AgentPool", "urn": "urn:pool", "name": "weu1-gpu-a100blue",
-         "inputs": {"agentPoolName": "a100blue", "vmSize": "Standard_NC24ads_A100_v4", "minCount": 1,
-                    "maxCount": 4, **({"scaleSetPriority": "Spot"} if spot else {})},
-         "dependencies": [CLUSTER]},
+        {
+            "type": "azure-native:containerservice:ManagedCluster",
+            "urn": CLUSTER,
+            "name": "weu1-aks",
+            "inputs": {
+                "location": "eastus",
+                "sku": {"tier": "Standard"},
+                "agentPoolProfiles": [{"name": "system", "vmSize": "Standard_D4ds_v5", "minCount": 2, "maxCount": 3}],
+            },
+            "dependencies": [],
+        },
+        {
+            "type": "azure-native:containerservice:AgentPool",
+            "urn": "urn:pool",
+            "name": "weu1-gpu-a100blue",
+            "inputs": {
+                "agentPoolName": "a100blue",
+                "vmSize": "Standard_NC24ads_A100_v4",
+                "minCount": 1,
+                "maxCount": 4,
+                **({"scaleSetPriority": "Spot"} if spot else {}),
+            },
+            "dependencies": [CLUSTER],
+        },
     ]
 
 

@@ -94,12 +94,26 @@ def test_placement_packs_mig_slices_onto_fewer_gpus() -> None:
 
 def test_time_shared_deployments_share_a_team_claim() -> None:
     models = {
-        "a": {"team": "research", "cluster": "weu1", "model": "qwen2.5-7b-instruct", "precision": "int4",
-              "source": "Qwen/Qwen2.5-7B-Instruct-AWQ", "contextLength": 2048, "concurrency": 2,
-              "profile": "t4-shared"},
-        "b": {"team": "research", "cluster": "weu1", "model": "qwen2.5-7b-instruct", "precision": "int4",
-              "source": "Qwen/Qwen2.5-7B-Instruct-AWQ", "contextLength": 2048, "concurrency": 2,
-              "profile": "t4-shared"},
+        "a": {
+            "team": "research",
+            "cluster": "weu1",
+            "model": "qwen2.5-7b-instruct",
+            "precision": "int4",
+            "source": "Qwen/Qwen2.5-7B-Instruct-AWQ",
+            "contextLength": 2048,
+            "concurrency": 2,
+            "profile": "t4-shared",
+        },
+        "b": {
+            "team": "research",
+            "cluster": "weu1",
+            "model": "qwen2.5-7b-instruct",
+            "precision": "int4",
+            "source": "Qwen/Qwen2.5-7B-Instruct-AWQ",
+            "contextLength": 2048,
+            "concurrency": 2,
+            "profile": "t4-shared",
+        },
     }
     plan, issues = analyse(_cfg("dev", **models))
     assert issues == []
@@ -132,8 +146,18 @@ def test_a_model_that_fits_nowhere_shows_needed_vs_available() -> None:
         ({"model": "qwen2.5-7b-instruct", "contextLength": 65536}, "models.m.contextLength", "maximum context"),
         ({"model": "qwen2.5-7b-instruct", "pool": "h100"}, "models.m.pool", "not a GPU pool group"),
         ({"model": "qwen2.5-7b-instruct", "team": "nobody"}, "models.m.team", "not declared"),
-        ({"model": "llama-3.2-3b-instruct", "precision": "fp8", "replicas": 8, "profile": "a100-1g", "concurrency": 4,
-          "team": "research"}, "models.m.replicas", "maxCount"),
+        (
+            {
+                "model": "llama-3.2-3b-instruct",
+                "precision": "fp8",
+                "replicas": 8,
+                "profile": "a100-1g",
+                "concurrency": 4,
+                "team": "research",
+            },
+            "models.m.replicas",
+            "maxCount",
+        ),
     ],
 )
 def test_config_errors_name_the_key(model: dict[str, Any], key: str, needle: str) -> None:
@@ -145,10 +169,26 @@ def test_config_errors_name_the_key(model: dict[str, Any], key: str, needle: str
 
 
 def test_explicit_params_for_a_model_not_in_the_catalog() -> None:
-    params = {"parametersBillions": 1.0, "layers": 16, "attentionHeads": 16, "kvHeads": 4, "headDim": 64,
-              "maxContext": 4096}
-    plan, issues = analyse(_cfg("dev", tiny={"team": "apps", "cluster": "weu1", "params": params,
-                                              "source": "example/tiny-1b", "contextLength": 4096}))
+    params = {
+        "parametersBillions": 1.0,
+        "layers": 16,
+        "attentionHeads": 16,
+        "kvHeads": 4,
+        "headDim": 64,
+        "maxContext": 4096,
+    }
+    plan, issues = analyse(
+        _cfg(
+            "dev",
+            tiny={
+                "team": "apps",
+                "cluster": "weu1",
+                "params": params,
+                "source": "example/tiny-1b",
+                "contextLength": 4096,
+            },
+        )
+    )
     assert issues == []
     chosen = plan.fits["tiny"].chosen
     assert chosen is not None
@@ -174,8 +214,14 @@ def test_deployment_is_secure_and_scheduled_on_the_active_colour(plan_documents:
     assert dep["metadata"]["namespace"] == "inference"
     assert pod["nodeSelector"] == {"ai-platform/gpu-pool": "h100", "ai-platform/color": "blue"}
     assert {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"} in pod[
-        "tolerations"]
-    spot = {"key": "kubernetes.azure.com/scalesetpriority", "operator": "Equal", "value": "spot", "effect": "NoSchedule"}
+        "tolerations"
+    ]
+    spot = {
+        "key": "kubernetes.azure.com/scalesetpriority",
+        "operator": "Equal",
+        "value": "spot",
+        "effect": "NoSchedule",
+    }
     assert spot not in pod["tolerations"]  # the prod H100 pool is not spot
     dev_spot = next(o for o in k8s_objects(plan_documents["dev"], "Deployment") if o["metadata"]["name"] == "assistant")
     assert dev_spot["spec"]["template"]["spec"]["nodeSelector"]["ai-platform/gpu-pool"] == "t4"  # a spot pool in dev
@@ -192,16 +238,29 @@ def test_deployment_is_secure_and_scheduled_on_the_active_colour(plan_documents:
     args = container["args"]
     assert args[args.index("--quantization") + 1] == "fp8"
     assert args[args.index("--tensor-parallel-size") + 1] == "1"
-    rct = next(o for o in k8s_objects(plan_documents["prod"], "ResourceClaimTemplate")
-               if o["metadata"]["name"] == "chat-70b-gpu")
+    rct = next(
+        o
+        for o in k8s_objects(plan_documents["prod"], "ResourceClaimTemplate")
+        if o["metadata"]["name"] == "chat-70b-gpu"
+    )
     request = rct["spec"]["spec"]["devices"]["requests"][0]
     assert request["exactly"]["deviceClassName"] == "h100.gpu.ai-platform"
     assert request["exactly"]["count"] == 1
 
 
 def test_bf16_falls_back_to_half_on_t4() -> None:
-    plan, _ = analyse(_cfg("dev", s={"team": "apps", "cluster": "weu1", "model": "llama-3.2-3b-instruct",
-                                     "contextLength": 4096, "concurrency": 4}))
+    plan, _ = analyse(
+        _cfg(
+            "dev",
+            s={
+                "team": "apps",
+                "cluster": "weu1",
+                "model": "llama-3.2-3b-instruct",
+                "contextLength": 4096,
+                "concurrency": 4,
+            },
+        )
+    )
     dep = next(o for o in manifests(plan.fits["s"], "apps") if o["kind"] == "Deployment")
     args = dep["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[args.index("--dtype") + 1] == "half"

@@ -1,0 +1,47 @@
+"""Helpers shared by the configuration tests: stack values as the CLI passes them, and edited copies."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from components._common import ConfigError
+from stacks.config import PlatformConfig, load_config
+
+SOURCE = "Pulumi.test.yaml"
+DELETE = ...
+"""Pass as the value to :func:`changed` to delete the key."""
+
+
+def cli_map(values: dict[str, Any]) -> dict[str, str]:
+    """``ai-platform`` values the way the Pulumi CLI hands them to a program: structured values as JSON."""
+    return {f"ai-platform:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
+
+
+def load(values: dict[str, Any]) -> PlatformConfig:
+    return load_config(cli_map(values), SOURCE)
+
+
+def config_errors(values: dict[str, Any]) -> list[str]:
+    """The error lines ``values`` produce (the test fails if they load)."""
+    with pytest.raises(ConfigError) as caught:
+        load(values)
+    return caught.value.lines
+
+
+def changed(values: dict[str, Any], path: str | Sequence[str], value: Any) -> dict[str, Any]:
+    """A deep copy of ``values`` with the dotted (or listed) ``path`` set to ``value`` (``DELETE`` removes it)."""
+    result = copy.deepcopy(values)
+    *parents, last = path.split(".") if isinstance(path, str) else list(path)
+    node = result
+    for part in parents:
+        node = node.setdefault(part, {})
+    if value is DELETE:
+        node.pop(last, None)
+    else:
+        node[last] = value
+    return result
