@@ -17,9 +17,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from components._common import Issue
+from components.dra import SharingOffer, sharing_offers
 from components.gpu_pools import GpuPoolGroupSpec, GpuSlot, gpu_slots
 from components.gpu_skus import GpuSku
 from components.pricing import PriceTable, price_table
@@ -39,62 +40,8 @@ COMPUTE_CAPABILITY: dict[str, float] = {
 """CUDA compute capability by GPU model: bf16 and fp8 (weight-only Marlin on Ampere) need >= 8.0."""
 
 
-class OfferLike(Protocol):
-    """What the fit needs from a DRA sharing offer (``components.dra.SharingOffer``)."""
-
-    @property
-    def profile(self) -> str: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def device_class(self) -> str: ...
-    @property
-    def pool_group(self) -> str: ...
-    @property
-    def gpu_model(self) -> str: ...
-    @property
-    def memory_gib(self) -> float: ...
-    @property
-    def per_gpu(self) -> int: ...
-    @property
-    def isolated(self) -> bool: ...
-
-
-@dataclass(frozen=True)
-class Offer:
-    """Stand-in offer derived from the pools when ``components.dra`` is not available."""
-
-    profile: str
-    kind: str
-    device_class: str
-    pool_group: str
-    gpu_model: str
-    memory_gib: float
-    per_gpu: int
-    isolated: bool
-
-
-def derived_offers(cfg: Any, cluster_key: str) -> list[Offer]:
-    """Whole GPUs (``gpu.nvidia.com``) or the pool's MIG slice (``mig.nvidia.com``) per active pool group."""
-    offers: list[Offer] = []
-    for group, spec in sorted(cfg.clusters[cluster_key].gpu_pools.items()):
-        slot = spec.slots[spec.active]
-        gpu = slot.sku.gpu
-        if slot.mig_profile:
-            mig = gpu.mig[slot.mig_profile]
-            offers.append(Offer(f"{group}-{mig.name}", "mig", "mig.nvidia.com", group, gpu.name, mig.memory_gib,
-                                mig.per_gpu, True))
-        elif gpu.vendor == "nvidia":
-            offers.append(Offer(f"{group}-whole", "whole", "gpu.nvidia.com", group, gpu.name, gpu.memory_gib, 1, True))
-    return offers
-
-
-def offers_for(cfg: Any, cluster_key: str) -> list[OfferLike]:
-    """The cluster's sharing offers from the DRA component (``components.dra.sharing_offers``)."""
-    try:
-        from components.dra import sharing_offers  # noqa: PLC0415 - written concurrently; optional until merged
-    except ImportError:
-        return list(derived_offers(cfg, cluster_key))
+def offers_for(cfg: Any, cluster_key: str) -> list[SharingOffer]:
+    """The cluster's sharing offers, as the DRA component publishes them."""
     return list(sharing_offers(cfg, cluster_key))
 
 
@@ -182,7 +129,7 @@ def _tp_options(kind: str, sku: GpuSku, arch: ModelArch) -> list[int]:
     return [tp for tp in TP_SIZES if tp <= sku.gpu_count and arch.attention_heads % tp == 0]
 
 
-def candidates(spec: ModelDeploymentSpec, cluster: Any, offers: Sequence[OfferLike], table: PriceTable,
+def candidates(spec: ModelDeploymentSpec, cluster: Any, offers: Sequence[SharingOffer], table: PriceTable,
                allowed: set[str] | None = None) -> list[Candidate]:
     """Every offer of the cluster (filtered by ``pool``/``profile``), each evaluated at its smallest fitting TP.
 
@@ -408,7 +355,7 @@ def analyse(cfg: Any, table: PriceTable | None = None) -> tuple[ServingPlan, lis
     plan = ServingPlan(table=table)
     issues: list[Issue] = []
     teams = getattr(cfg, "teams", None)
-    offers_cache: dict[str, list[OfferLike]] = {}
+    offers_cache: dict[str, list[SharingOffer]] = {}
     for name, spec in models.items():
         path: tuple[str | int, ...] = ("models", name)
         if teams is not None and spec.team not in teams:
