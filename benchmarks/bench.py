@@ -24,10 +24,12 @@ imports included), which is what a user waits for.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import datetime
 import gc
 import ipaddress
+import itertools
 import os
 import platform
 import statistics
@@ -180,8 +182,12 @@ def capture(stack: str, config_file: Path | None) -> list[Any]:
     return list(_CapturingMonitor.captured)
 
 
-def replay(stack: str, requests: list[Any]) -> int:
-    """Register the same resources as raw SDK resources under the same mock monitor; returns the count."""
+def replay(stack: str, requests: list[Any], pause_gc: bool = True) -> int:
+    """Register the same resources as raw SDK resources under the same mock monitor; returns the count.
+
+    ``pause_gc``: run under the same garbage-collector policy as the offline plan (collector paused), so
+    the ratio compares like with like; ``False`` gives the SDK's cost with Python's default settings.
+    """
     monitor = plan_module._RecordingMonitor(plan_module._PlanMocks())
     pulumi_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=True, monitor=monitor)
@@ -216,7 +222,8 @@ def replay(stack: str, requests: list[Any]) -> int:
                 resource = pulumi.CustomResource(request.type, request.name, props, opts)
             by_urn[urn] = resource
 
-    _sync_await(pulumi.runtime.stack.run_pulumi_func(program))
+    with plan_module._gc_paused() if pause_gc else contextlib.nullcontext():
+        _sync_await(pulumi.runtime.stack.run_pulumi_func(program))
     return len(monitor.registrations)
 
 
@@ -231,6 +238,7 @@ class Row:
     blueprint_s: float
     floor_s: float
     blueprint_wall_s: float
+    floor_default_gc_s: float
 
     @property
     def ms_per_resource(self) -> float:
@@ -259,9 +267,11 @@ def measure(case: str, stack: str, config_file: Path | None, repeat: int) -> Row
     clusters = len(run_plan(stack, config_file).config.clusters)
     blueprint: list[tuple[float, float]] = []
     floor: list[tuple[float, float]] = []
-    for _ in range(repeat):  # interleaved, so load from other processes hits both alike
+    floor_default_gc: list[tuple[float, float]] = []
+    for _ in range(repeat):  # interleaved, so load from other processes hits all alike
         blueprint.append(timed(lambda: run_plan(stack, config_file).to_json()))
         floor.append(timed(lambda: replay(stack, requests)))
+        floor_default_gc.append(timed(lambda: replay(stack, requests, pause_gc=False)))
     return Row(
         case,
         clusters,
@@ -269,6 +279,7 @@ def measure(case: str, stack: str, config_file: Path | None, repeat: int) -> Row
         statistics.median(c for c, _ in blueprint),
         statistics.median(c for c, _ in floor),
         statistics.median(w for _, w in blueprint),
+        statistics.median(c for c, _ in floor_default_gc),
     )
 
 
@@ -284,19 +295,30 @@ def cold_cli_seconds(stack: str, repeat: int) -> float:
 def markdown(rows: list[Row], cli_prod: float) -> str:
     lines = [
         "| case | clusters | resources | blueprint s | floor s | blueprint ms/resource | floor ms/resource "
-        "| ratio | blueprint wall s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| ratio | blueprint wall s | floor s, default GC |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines.extend(
         f"| {r.case} | {r.clusters} | {r.resources} | {r.blueprint_s:.3f} | {r.floor_s:.3f} | "
-        f"{r.ms_per_resource:.1f} | {r.floor_ms_per_resource:.1f} | {r.ratio:.2f} | {r.blueprint_wall_s:.3f} |"
+        f"{r.ms_per_resource:.1f} | {r.floor_ms_per_resource:.1f} | {r.ratio:.2f} | {r.blueprint_wall_s:.3f} | "
+        f"{r.floor_default_gc_s:.3f} |"
         for r in rows
     )
+    generated = [r for r in rows if r.case.startswith("generated")]
+    steps = [
+        f"{a.clusters}->{b.clusters}: {1000 * (b.blueprint_s - a.blueprint_s) / (b.clusters - a.clusters):.0f} ms"
+        for a, b in itertools.pairwise(generated)
+        if b.clusters > a.clusters
+    ]
+    if steps:
+        lines += ["", "Blueprint CPU time per added cluster (linear scaling shows as a constant): " + ", ".join(steps)]
     machine = f"{os.cpu_count()} CPUs, Python {platform.python_version()}, pulumi {pulumi_version()}"
     lines += [
         "",
         "Seconds are the median CPU time of the process (all threads) over the repetitions; "
-        "resources are all registrations (custom resources and components).",
+        "resources are all registrations (custom resources and components). Blueprint and floor run with "
+        "the collector paused, as the offline plan does; the last column is the floor with Python's default "
+        "garbage-collector settings.",
         f"Cold `python -m stacks plan prod` (new interpreter, imports included): {cli_prod:.2f} s wall.",
         f"Measured {datetime.date.today().isoformat()} on {machine}.",
     ]

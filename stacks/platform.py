@@ -13,7 +13,6 @@ import pulumi
 
 from components.cluster import AksCluster, ClusterArgs, ClusterHandle
 from components.dra import GpuDra, GpuDraArgs
-from components.serving import ModelServing, ModelServingArgs, analyse
 from components.fleet import AksFleet, FleetArgs, cluster_upgrade_channel, stage_outputs
 from components.observability import (
     Observability,
@@ -22,6 +21,7 @@ from components.observability import (
     read_webhook_secrets,
     stack_outputs,
 )
+from components.serving import ModelServing, ModelServingArgs, analyse
 from stacks.config import PlatformConfig
 
 
@@ -64,8 +64,12 @@ def build_platform(cfg: PlatformConfig) -> Platform:
         platform.outputs[f"{key}OidcIssuerUrl"] = cluster.oidc_issuer_url
         platform.outputs[f"{key}Kubeconfig"] = cluster.kubeconfig
         platform.outputs[f"{key}GpuPools"] = {
-            slot.pool_name: {"group": slot.group, "color": slot.colour, "role": "active" if slot.active else "standby",
-                             "vmSize": slot.spec.vm_size}
+            slot.pool_name: {
+                "group": slot.group,
+                "color": slot.colour,
+                "role": "active" if slot.active else "standby",
+                "vmSize": slot.spec.vm_size,
+            }
             for slot in handle.gpu_slots
         }
         if spec.features.dra:
@@ -73,12 +77,18 @@ def build_platform(cfg: PlatformConfig) -> Platform:
             # provider already orders everything after the ManagedCluster.
             dra = GpuDra(f"{key}-dra", GpuDraArgs(cluster=handle, dra=cfg.dra, teams=cfg.teams))
             platform.dra[key] = dra
-            platform.outputs[f"{key}GpuDeviceClasses"] = sorted(c for c in dra.device_classes)
+            platform.outputs[f"{key}GpuDeviceClasses"] = sorted(dra.device_classes)
             fits = [f for f in serving.fits.values() if f.spec.cluster == key and f.chosen is not None]
             if fits:
-                models = ModelServing(f"{key}-models", ModelServingArgs(
-                    fits=fits, provider=handle.provider, namespaces=dict(dra.namespaces),
-                    depends_on=list(dra.device_classes.values()) + list(dra.releases.values())))
+                models = ModelServing(
+                    f"{key}-models",
+                    ModelServingArgs(
+                        fits=fits,
+                        provider=handle.provider,
+                        namespaces=dict(dra.namespaces),
+                        depends_on=list(dra.device_classes.values()) + list(dra.releases.values()),
+                    ),
+                )
                 platform.outputs[f"{key}ModelEndpoints"] = models.services
     if cfg.fleet is not None:
         fleet = AksFleet(
@@ -89,7 +99,7 @@ def build_platform(cfg: PlatformConfig) -> Platform:
                 location=cfg.location,
                 clusters=platform.clusters,
                 tags=tags,
-                teams=getattr(cfg, "teams", None),
+                teams=cfg.teams,
                 name_prefix=cfg.name_prefix,
                 protect=cfg.protect,
             ),
