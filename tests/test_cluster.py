@@ -163,3 +163,15 @@ def test_required_tags_on_every_taggable_azure_resource(plan_documents) -> None:
                 assert tags["environment"] == stack, resource["urn"]
                 assert tags["owner"], resource["urn"]
                 assert tags["cost-center"], resource["urn"]
+
+
+def test_no_in_cluster_object_uses_an_ambient_kubernetes_provider(plan_documents) -> None:
+    for stack, document in plan_documents.items():
+        providers = {r["urn"]: r for r in resources(document, "pulumi:providers:kubernetes")}
+        in_cluster = [r for r in document["resources"] if r["custom"] and r["type"].startswith("kubernetes:")]
+        assert in_cluster, stack
+        for resource in in_cluster:
+            assert resource["provider"] in providers, (stack, resource["urn"])
+            # The provider belongs to the cluster the object is named after (weu1-..., neu1-...).
+            cluster_key = providers[resource["provider"]]["name"].removesuffix("-k8s")
+            assert resource["name"].startswith((f"{cluster_key}-", f"monitoring-{cluster_key}-")), resource["urn"]

@@ -10,7 +10,18 @@ import pytest
 from stacks.__main__ import main
 from stacks.plan import run_plan
 
-RESOURCE_KEYS = {"urn", "type", "name", "parent", "custom", "inputs", "dependencies", "protect", "ignoreChanges"}
+RESOURCE_KEYS = {
+    "urn",
+    "type",
+    "name",
+    "parent",
+    "custom",
+    "inputs",
+    "dependencies",
+    "protect",
+    "ignoreChanges",
+    "provider",
+}
 
 
 def test_every_shipped_stack_plans(plans) -> None:
@@ -25,7 +36,17 @@ def test_document_shape(plan_documents) -> None:
         assert document["schema"] == "platform-plan/v1"
         assert document["project"] == "ai-platform"
         assert document["stack"] == stack
-        assert {"resources", "policyViolations", "cost", "outputs"} <= set(document)
+        assert set(document) >= {
+            "environment",
+            "resources",
+            "policyViolations",
+            "policy",
+            "cost",
+            "criticalPath",
+            "outputs",
+        }
+        assert document["environment"] == stack
+        assert document["criticalPath"]["minutes"] >= document["criticalPath"]["lowerBoundMinutes"] > 0
         assert isinstance(document["cost"]["monthlyUsd"], (int, float))
         assert isinstance(document["cost"]["items"], list)
         json.dumps(document)  # serializable as-is
