@@ -42,7 +42,7 @@ AKS_AAD_SERVER_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
 ROLE_IDS = {
     "Network Contributor": "4d97b98b-1d4f-4787-a291-c67834d212e7",
     "Azure Kubernetes Service RBAC Cluster Admin": "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b",
-    }
+}
 
 GROUP_KEY = re.compile(rf"^[a-z][a-z0-9]{{0,{GROUP_KEY_MAX - 1}}}$")
 KubeloginMode = Literal["azurecli", "workloadidentity", "spn", "msi", "devicecode", "azd"]
@@ -66,17 +66,36 @@ class ApiServerSpec(Spec):
     def _check(self) -> ApiServerSpec:
         issues: list[Issue] = []
         if not self.private and not self.authorized_ip_ranges:
-            issues.append(Issue(("authorizedIpRanges",), "is required when private is false (an open API server)",
-                                [], "one or more CIDR ranges, e.g. 203.0.113.0/24",
-                                "list your office/CI egress ranges, or set private: true"))
+            issues.append(
+                Issue(
+                    ("authorizedIpRanges",),
+                    "is required when private is false (an open API server)",
+                    [],
+                    "one or more CIDR ranges, e.g. 203.0.113.0/24",
+                    "list your office/CI egress ranges, or set private: true",
+                )
+            )
         for i, net in enumerate(self.authorized_ip_ranges):
             if net.prefixlen == 0:
-                issues.append(Issue(("authorizedIpRanges", i), "opens the API server to the whole internet",
-                                    str(net), "a bounded range", "use your egress ranges instead of 0.0.0.0/0"))
+                issues.append(
+                    Issue(
+                        ("authorizedIpRanges", i),
+                        "opens the API server to the whole internet",
+                        str(net),
+                        "a bounded range",
+                        "use your egress ranges instead of 0.0.0.0/0",
+                    )
+                )
         if self.private and self.authorized_ip_ranges:
-            issues.append(Issue(("authorizedIpRanges",), "has no effect on a private API server",
-                                [str(n) for n in self.authorized_ip_ranges], "[] when private is true",
-                                "remove authorizedIpRanges or set private: false"))
+            issues.append(
+                Issue(
+                    ("authorizedIpRanges",),
+                    "has no effect on a private API server",
+                    [str(n) for n in self.authorized_ip_ranges],
+                    "[] when private is true",
+                    "remove authorizedIpRanges or set private: false",
+                )
+            )
         raise_issues(issues)
         return self
 
@@ -97,8 +116,17 @@ class SystemPoolSpec(Spec):
     @model_validator(mode="after")
     def _check(self) -> SystemPoolSpec:
         if self.min_count > self.max_count:
-            raise_issues([Issue(("minCount",), "must not exceed maxCount", self.min_count, f"1..{self.max_count}",
-                                "lower minCount or raise maxCount")])
+            raise_issues(
+                [
+                    Issue(
+                        ("minCount",),
+                        "must not exceed maxCount",
+                        self.min_count,
+                        f"1..{self.max_count}",
+                        "lower minCount or raise maxCount",
+                    )
+                ]
+            )
         return self
 
 
@@ -151,9 +179,17 @@ class ClusterSpec(Spec):
     def _supported_version(cls, version: str) -> str:
         # A field check (not a model check) so it is reported together with mistakes elsewhere in the cluster.
         if minor_of(version) < MIN_KUBERNETES_MINOR:
-            raise_issues([Issue((), f"must be 1.{MIN_KUBERNETES_MINOR} or newer", version,
-                                f"1.{MIN_KUBERNETES_MINOR} or newer",
-                                f'set kubernetesVersion: "1.{MIN_KUBERNETES_MINOR}"')])
+            raise_issues(
+                [
+                    Issue(
+                        (),
+                        f"must be 1.{MIN_KUBERNETES_MINOR} or newer",
+                        version,
+                        f"1.{MIN_KUBERNETES_MINOR} or newer",
+                        f'set kubernetesVersion: "1.{MIN_KUBERNETES_MINOR}"',
+                    )
+                ]
+            )
         return version
 
     @model_validator(mode="after")
@@ -162,22 +198,37 @@ class ClusterSpec(Spec):
         minor = minor_of(self.kubernetes_version)
         for group, pool in self.gpu_pools.items():
             if not GROUP_KEY.match(group):
-                issues.append(Issue(("gpuPools", group),
-                                    f"pool group key must be 1-{GROUP_KEY_MAX} lowercase letters/digits starting with "
-                                    "a letter, so that '<key>blue' and '<key>green' fit AKS's 12-character pool names",
-                                    group, rf"^[a-z][a-z0-9]{{0,{GROUP_KEY_MAX - 1}}}$",
-                                    "rename the group, e.g. a100 or h100"))
+                issues.append(
+                    Issue(
+                        ("gpuPools", group),
+                        f"pool group key must be 1-{GROUP_KEY_MAX} lowercase letters/digits starting with "
+                        "a letter, so that '<key>blue' and '<key>green' fit AKS's 12-character pool names",
+                        group,
+                        rf"^[a-z][a-z0-9]{{0,{GROUP_KEY_MAX - 1}}}$",
+                        "rename the group, e.g. a100 or h100",
+                    )
+                )
             for colour, slot in pool.slots.items():
                 if slot.kubernetes_version and minor_of(slot.kubernetes_version) > minor:
-                    issues.append(Issue(("gpuPools", group, "slots", colour, "kubernetesVersion"),
-                                        "may not be newer than the control plane", slot.kubernetes_version,
-                                        f"<= {self.kubernetes_version}",
-                                        "upgrade the cluster's kubernetesVersion first"))
+                    issues.append(
+                        Issue(
+                            ("gpuPools", group, "slots", colour, "kubernetesVersion"),
+                            "may not be newer than the control plane",
+                            slot.kubernetes_version,
+                            f"<= {self.kubernetes_version}",
+                            "upgrade the cluster's kubernetesVersion first",
+                        )
+                    )
                 if slot.kubernetes_version and minor - minor_of(slot.kubernetes_version) > 3:
-                    issues.append(Issue(("gpuPools", group, "slots", colour, "kubernetesVersion"),
-                                        "is more than three minors behind the control plane",
-                                        slot.kubernetes_version, f"1.{minor - 3} .. {self.kubernetes_version}",
-                                        "upgrade this slot through the other colour"))
+                    issues.append(
+                        Issue(
+                            ("gpuPools", group, "slots", colour, "kubernetesVersion"),
+                            "is more than three minors behind the control plane",
+                            slot.kubernetes_version,
+                            f"1.{minor - 3} .. {self.kubernetes_version}",
+                            "upgrade this slot through the other colour",
+                        )
+                    )
         raise_issues(issues)
         return self
 
@@ -250,8 +301,13 @@ class AksCluster(pulumi.ComponentResource):
         )
         client = azure_native.authorization.get_client_config_output()
         subnet_role = _role_assignment(
-            f"{name}-subnet-network-contributor", network.subnet_id, "Network Contributor",
-            identity.principal_id, "ServicePrincipal", client.subscription_id, self,
+            f"{name}-subnet-network-contributor",
+            network.subnet_id,
+            "Network Contributor",
+            identity.principal_id,
+            "ServicePrincipal",
+            client.subscription_id,
+            self,
         )
 
         cluster_name = azure_name("aks", *base, max_len=63)
@@ -359,8 +415,13 @@ class AksCluster(pulumi.ComponentResource):
         # reach the API server through Entra ID groups, never through individual assignments.
         admin_roles = [
             _role_assignment(
-                f"{name}-admins-{str(group_id)[:8]}", cluster.id, "Azure Kubernetes Service RBAC Cluster Admin",
-                str(group_id), "Group", client.subscription_id, self,
+                f"{name}-admins-{str(group_id)[:8]}",
+                cluster.id,
+                "Azure Kubernetes Service RBAC Cluster Admin",
+                str(group_id),
+                "Group",
+                client.subscription_id,
+                self,
             )
             for group_id in spec.security.admin_group_object_ids
         ]

@@ -84,39 +84,66 @@ class SlotSpec(Spec):
         issues: list[Issue] = []
         if self.min_count > self.max_count:
             issues.append(
-                Issue(("minCount",), "must not exceed maxCount", self.min_count, f"0..{self.max_count}",
-                      "lower minCount or raise maxCount")
+                Issue(
+                    ("minCount",),
+                    "must not exceed maxCount",
+                    self.min_count,
+                    f"0..{self.max_count}",
+                    "lower minCount or raise maxCount",
+                )
             )
         sku = gpu_sku(self.vm_size)
         if sku is None:
             issues.append(
-                Issue(("vmSize",), "is not a GPU VM size this blueprint knows", self.vm_size,
-                      ", ".join(sorted(GPU_SKUS)), "pick one of the listed sizes (components/gpu_skus.py)")
+                Issue(
+                    ("vmSize",),
+                    "is not a GPU VM size this blueprint knows",
+                    self.vm_size,
+                    ", ".join(sorted(GPU_SKUS)),
+                    "pick one of the listed sizes (components/gpu_skus.py)",
+                )
             )
         elif self.mig_profile is not None and self.mig_profile not in sku.gpu.mig:
             issues.append(
-                Issue(("migProfile",), f"{sku.gpu.name} GPUs ({self.vm_size}) do not support MIG", self.mig_profile,
-                      "A100, H100 and H200 sizes", "remove migProfile or choose an A100/H100/H200 VM size")
+                Issue(
+                    ("migProfile",),
+                    f"{sku.gpu.name} GPUs ({self.vm_size}) do not support MIG",
+                    self.mig_profile,
+                    "A100, H100 and H200 sizes",
+                    "remove migProfile or choose an A100/H100/H200 VM size",
+                )
             )
         if self.snapshot_id is not None and not SNAPSHOT_ID.match(self.snapshot_id):
             issues.append(
-                Issue(("snapshotId",), "is not a node-pool snapshot resource id", self.snapshot_id,
-                      "/subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.ContainerService/snapshots/<name>",
-                      "copy the id from `az aks nodepool snapshot show`")
+                Issue(
+                    ("snapshotId",),
+                    "is not a node-pool snapshot resource id",
+                    self.snapshot_id,
+                    "/subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.ContainerService/snapshots/<name>",
+                    "copy the id from `az aks nodepool snapshot show`",
+                )
             )
         if self.capacity_reservation_group_id is not None and not CAPACITY_RESERVATION_ID.match(
             self.capacity_reservation_group_id
         ):
             issues.append(
-                Issue(("capacityReservationGroupId",), "is not a capacity reservation group id",
-                      self.capacity_reservation_group_id,
-                      "/subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.Compute/capacityReservationGroups/<name>",
-                      "copy the id from `az capacity reservation group show`")
+                Issue(
+                    ("capacityReservationGroupId",),
+                    "is not a capacity reservation group id",
+                    self.capacity_reservation_group_id,
+                    "/subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.Compute/capacityReservationGroups/<name>",
+                    "copy the id from `az capacity reservation group show`",
+                )
             )
         if self.spot and self.capacity_reservation_group_id is not None:
             issues.append(
-                Issue(("spot",), "spot pools cannot use a capacity reservation", True, "false",
-                      "set spot: false or remove capacityReservationGroupId")
+                Issue(
+                    ("spot",),
+                    "spot pools cannot use a capacity reservation",
+                    True,
+                    "false",
+                    "set spot: false or remove capacityReservationGroupId",
+                )
             )
         raise_issues(issues)
         return self
@@ -143,18 +170,30 @@ class GpuPoolGroupSpec(Spec):
     def _check(self) -> GpuPoolGroupSpec:
         issues: list[Issue] = []
         if not self.slots:
-            issues.append(Issue(("slots",), "needs at least one slot", {}, "blue, green",
-                                "add the slot named by active"))
+            issues.append(
+                Issue(("slots",), "needs at least one slot", {}, "blue, green", "add the slot named by active")
+            )
         elif self.active not in self.slots:
             issues.append(
-                Issue(("active",), "names a slot that does not exist (the active slot cannot be removed)",
-                      self.active, ", ".join(self.slots),
-                      f"add slots.{self.active} back, or switch active to an existing slot first")
+                Issue(
+                    ("active",),
+                    "names a slot that does not exist (the active slot cannot be removed)",
+                    self.active,
+                    ", ".join(self.slots),
+                    f"add slots.{self.active} back, or switch active to an existing slot first",
+                )
             )
         vendors = {s.sku.gpu.vendor for s in self.slots.values() if gpu_sku(s.vm_size)}
         if len(vendors) > 1:
-            issues.append(Issue(("slots",), "mixes GPU vendors between colours", sorted(vendors),
-                                "one vendor per pool group", "use a separate pool group per vendor"))
+            issues.append(
+                Issue(
+                    ("slots",),
+                    "mixes GPU vendors between colours",
+                    sorted(vendors),
+                    "one vendor per pool group",
+                    "use a separate pool group per vendor",
+                )
+            )
         raise_issues(issues)
         return self
 
@@ -244,8 +283,13 @@ class BlueGreenGpuPools(pulumi.ComponentResource):
         for slot in self.slots:
             group_spec = args.groups[slot.group]
             depends_on = [previous] if previous else []
-            pool = _agent_pool(f"{name}-{slot.pool_name}", slot, group_spec, args,
-                               pulumi.ResourceOptions(parent=self, depends_on=depends_on))
+            pool = _agent_pool(
+                f"{name}-{slot.pool_name}",
+                slot,
+                group_spec,
+                args,
+                pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+            )
             self.pools[slot.pool_name] = pool
             previous = pool
         self.register_outputs({"pools": {k: p.name for k, p in self.pools.items()}})
@@ -294,8 +338,11 @@ def _agent_pool(
             node_soak_duration_in_minutes=group.upgrade.node_soak_duration_in_minutes,
             undrainable_node_behavior=group.upgrade.undrainable_node_behavior,
         ),
-        tags={**args.tags, f"{LABEL_PREFIX}-color": slot.colour,
-              f"{LABEL_PREFIX}-slot-role": "active" if slot.active else "standby"},
+        tags={
+            **args.tags,
+            f"{LABEL_PREFIX}-color": slot.colour,
+            f"{LABEL_PREFIX}-slot-role": "active" if slot.active else "standby",
+        },
         opts=pulumi.ResourceOptions.merge(
             opts,
             pulumi.ResourceOptions(

@@ -137,8 +137,17 @@ def price_table(override: PricingSpec | None = None) -> PriceTable:
         fallback = override.fallback_region or fallback
         as_of = override.as_of or as_of
         source = override.source or source
-    return PriceTable(sizes, tiers, fallback, float(data["hoursPerMonth"]), as_of, source, overridden,
-                      price_sources, dict(data.get("sources") or {}))
+    return PriceTable(
+        sizes,
+        tiers,
+        fallback,
+        float(data["hoursPerMonth"]),
+        as_of,
+        source,
+        overridden,
+        price_sources,
+        dict(data.get("sources") or {}),
+    )
 
 
 def _inputs(resource: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -149,7 +158,14 @@ def _inputs(resource: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _pool_item(
-    *, cluster: str, pool: str, vm_size: str, region: str, min_count: int, max_count: int, spot: bool,
+    *,
+    cluster: str,
+    pool: str,
+    vm_size: str,
+    region: str,
+    min_count: int,
+    max_count: int,
+    spot: bool,
     table: PriceTable,
 ) -> dict[str, Any]:
     hourly, price_region = table.hourly(vm_size, region)
@@ -195,34 +211,51 @@ def estimate_cost(resources: Iterable[Mapping[str, Any]], table: PriceTable | No
         name = str(cluster.get("name") or urn)
         tier = str((inputs.get("sku") or {}).get("tier") or "Free")
         tier_hourly = table.cluster_tiers.get(tier)
-        items.append({
-            "kind": "clusterTier", "cluster": name, "tier": tier, "region": region, "hourlyUsd": tier_hourly,
-            "priced": tier_hourly is not None,
-            "baselineMonthlyUsd": round((tier_hourly or 0.0) * table.hours_per_month, 2),
-            "maxMonthlyUsd": round((tier_hourly or 0.0) * table.hours_per_month, 2),
-        })
+        items.append(
+            {
+                "kind": "clusterTier",
+                "cluster": name,
+                "tier": tier,
+                "region": region,
+                "hourlyUsd": tier_hourly,
+                "priced": tier_hourly is not None,
+                "baselineMonthlyUsd": round((tier_hourly or 0.0) * table.hours_per_month, 2),
+                "maxMonthlyUsd": round((tier_hourly or 0.0) * table.hours_per_month, 2),
+            }
+        )
         for profile in inputs.get("agentPoolProfiles") or []:
-            items.append(_pool_item(
-                cluster=name, pool=str(profile.get("name")), vm_size=str(profile.get("vmSize")), region=region,
-                min_count=int(profile.get("minCount") or profile.get("count") or 0),
-                max_count=int(profile.get("maxCount") or profile.get("count") or 0),
-                spot=profile.get("scaleSetPriority") == "Spot", table=table,
-            ))
+            items.append(
+                _pool_item(
+                    cluster=name,
+                    pool=str(profile.get("name")),
+                    vm_size=str(profile.get("vmSize")),
+                    region=region,
+                    min_count=int(profile.get("minCount") or profile.get("count") or 0),
+                    max_count=int(profile.get("maxCount") or profile.get("count") or 0),
+                    spot=profile.get("scaleSetPriority") == "Spot",
+                    table=table,
+                )
+            )
     for resource in resources:
         if resource.get("type") != AGENT_POOL:
             continue
         inputs = _inputs(resource)
         owner: Mapping[str, Any] | None = next(
-            (clusters[d] for d in resource.get("dependencies") or [] if d in clusters), None)
+            (clusters[d] for d in resource.get("dependencies") or [] if d in clusters), None
+        )
         region = str(_inputs(owner).get("location") or "") if owner else ""
-        items.append(_pool_item(
-            cluster=str(owner.get("name")) if owner else "",
-            pool=str(inputs.get("agentPoolName") or resource.get("name")),
-            vm_size=str(inputs.get("vmSize")), region=region,
-            min_count=int(inputs.get("minCount") or inputs.get("count") or 0),
-            max_count=int(inputs.get("maxCount") or inputs.get("count") or 0),
-            spot=inputs.get("scaleSetPriority") == "Spot", table=table,
-        ))
+        items.append(
+            _pool_item(
+                cluster=str(owner.get("name")) if owner else "",
+                pool=str(inputs.get("agentPoolName") or resource.get("name")),
+                vm_size=str(inputs.get("vmSize")),
+                region=region,
+                min_count=int(inputs.get("minCount") or inputs.get("count") or 0),
+                max_count=int(inputs.get("maxCount") or inputs.get("count") or 0),
+                spot=inputs.get("scaleSetPriority") == "Spot",
+                table=table,
+            )
+        )
     return {
         "monthlyUsd": round(sum(i["baselineMonthlyUsd"] for i in items), 2),
         "maxMonthlyUsd": round(sum(i["maxMonthlyUsd"] for i in items), 2),

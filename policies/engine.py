@@ -222,8 +222,12 @@ class Waiver:
         return Waiver(str(raw.get("rule", rule or "")), str(raw.get("resource", "")), str(raw.get("reason", "")), when)
 
     def to_json(self) -> dict[str, str]:
-        return {"rule": self.rule, "resource": self.resource, "reason": self.reason,
-                "expires": self.expires.isoformat()}
+        return {
+            "rule": self.rule,
+            "resource": self.resource,
+            "reason": self.reason,
+            "expires": self.expires.isoformat(),
+        }
 
 
 def enforcement_of(rule: Rule, pack_config: Mapping[str, Any]) -> str:
@@ -368,7 +372,11 @@ def plain_props(props: Any) -> Any:
 
 def _is_unknown_sentinel(value: str) -> bool:
     return value in {
-        proxy.UNKNOWN_BOOLEAN_VALUE, proxy.UNKNOWN_NUMBER_VALUE, proxy.UNKNOWN_STRING_VALUE,
-        proxy.UNKNOWN_ARRAY_VALUE, proxy.UNKNOWN_OBJECT_VALUE, proxy.UNKNOWN_ASSET_VALUE,
+        proxy.UNKNOWN_BOOLEAN_VALUE,
+        proxy.UNKNOWN_NUMBER_VALUE,
+        proxy.UNKNOWN_STRING_VALUE,
+        proxy.UNKNOWN_ARRAY_VALUE,
+        proxy.UNKNOWN_OBJECT_VALUE,
+        proxy.UNKNOWN_ASSET_VALUE,
         proxy.UNKNOWN_ARCHIVE_VALUE,
     }

@@ -27,8 +27,9 @@ class PackConfigError(ValueError):
 def environment_config(environment: str) -> dict[str, Any]:
     path = CONFIG_DIR / f"{environment}.json"
     if environment not in ENVIRONMENTS or not path.is_file():
-        raise PackConfigError(f"no policy configuration for environment {environment!r} "
-                              f"(allowed: {', '.join(ENVIRONMENTS)})")
+        raise PackConfigError(
+            f"no policy configuration for environment {environment!r} (allowed: {', '.join(ENVIRONMENTS)})"
+        )
     data: dict[str, Any] = json.loads(path.read_text())
     problems = check_config(data)
     if problems:

@@ -24,8 +24,12 @@ class WaiverSpec(Spec):
     expires: dt.date
 
     def to_json(self) -> dict[str, str]:
-        return {"rule": self.rule, "resource": self.resource, "reason": self.reason,
-                "expires": self.expires.isoformat()}
+        return {
+            "rule": self.rule,
+            "resource": self.resource,
+            "reason": self.reason,
+            "expires": self.expires.isoformat(),
+        }
 
 
 class PolicySpec(Spec):
@@ -35,11 +39,19 @@ class PolicySpec(Spec):
 
     @model_validator(mode="after")
     def _check(self) -> PolicySpec:
-        raise_issues([
-            Issue(("waivers", i, "rule"), "is not a rule of the policy pack", w.rule,
-                  "a rule id from README 'Policy' (e.g. aks-local-accounts-disabled)", "correct the rule id")
-            for i, w in enumerate(self.waivers) if w.rule not in RULES_BY_ID
-        ])
+        raise_issues(
+            [
+                Issue(
+                    ("waivers", i, "rule"),
+                    "is not a rule of the policy pack",
+                    w.rule,
+                    "a rule id from README 'Policy' (e.g. aks-local-accounts-disabled)",
+                    "correct the rule id",
+                )
+                for i, w in enumerate(self.waivers)
+                if w.rule not in RULES_BY_ID
+            ]
+        )
         return self
 
     def to_json(self) -> dict[str, Any]:

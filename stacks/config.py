@@ -54,7 +54,8 @@ class PlatformConfig(Spec):
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
     """Managed Prometheus, Grafana, GPU metrics and alerts (components/observability.py)."""
     models: dict[Annotated[str, Field(pattern=r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$")], ModelDeploymentSpec] = Field(
-        default_factory=dict)
+        default_factory=dict
+    )
     """Model deployments served with vLLM on the teams' GPUs (components/serving)."""
     pricing: PricingSpec = Field(default_factory=PricingSpec)
     """Prices that replace or extend components/data/prices.yaml (components/pricing.py)."""
@@ -66,14 +67,28 @@ class PlatformConfig(Spec):
         issues: list[Issue] = []
         for key in self.clusters:
             if not key.isascii() or not key[:1].isalpha() or not key.isalnum() or not key.islower() or len(key) > 10:
-                issues.append(Issue(("clusters", key), "cluster id must be 1-10 lowercase letters/digits starting "
-                                    "with a letter (it becomes part of Azure resource names)", key,
-                                    "^[a-z][a-z0-9]{0,9}$", "rename the cluster id, e.g. weu1"))
+                issues.append(
+                    Issue(
+                        ("clusters", key),
+                        "cluster id must be 1-10 lowercase letters/digits starting "
+                        "with a letter (it becomes part of Azure resource names)",
+                        key,
+                        "^[a-z][a-z0-9]{0,9}$",
+                        "rename the cluster id, e.g. weu1",
+                    )
+                )
         reserved = {"environment", "owner", "cost-center"}
         for tag in self.tags:
             if tag.lower() in reserved:
-                issues.append(Issue(("tags", tag), "is set by the blueprint from environment/owner/costCenter",
-                                    tag, "any other tag name", "remove it from tags and set the top-level key"))
+                issues.append(
+                    Issue(
+                        ("tags", tag),
+                        "is set by the blueprint from environment/owner/costCenter",
+                        tag,
+                        "any other tag name",
+                        "remove it from tags and set the top-level key",
+                    )
+                )
         if self.fleet is not None:
             issues.extend(fleet_issues(self.fleet, self.clusters, getattr(self, "teams", None)))
         issues.extend(dra_issues(self.dra, self.teams, self.clusters))
@@ -160,8 +175,13 @@ def _issue_from_pydantic(error: Any, loc: tuple[str | int, ...]) -> Issue:
     got = error.get("input")
     if kind == "extra_forbidden":
         allowed = ", ".join(_keys_at(loc[:-1])) or None
-        return Issue(loc, "unknown key", loc[-1] if loc else got, allowed,
-                     "remove the key or correct its spelling (keys are camelCase)")
+        return Issue(
+            loc,
+            "unknown key",
+            loc[-1] if loc else got,
+            allowed,
+            "remove the key or correct its spelling (keys are camelCase)",
+        )
     if kind == "missing":
         return Issue(loc, "is required", None, None, f"add {loc[-1]!s} to the stack file" if loc else None)
     if kind == "literal_error":
@@ -169,13 +189,24 @@ def _issue_from_pydantic(error: Any, loc: tuple[str | int, ...]) -> Issue:
     if kind == "string_pattern_mismatch":
         return Issue(loc, "has the wrong format", got, f"matches {ctx.get('pattern')}", "correct the value")
     allowed = None
-    for bound, word in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"), ("min_length", "length >="),
-                        ("max_length", "length <=")):
+    for bound, word in (
+        ("ge", ">="),
+        ("gt", ">"),
+        ("le", "<="),
+        ("lt", "<"),
+        ("min_length", "length >="),
+        ("max_length", "length <="),
+    ):
         if bound in ctx:
             allowed = f"{word} {ctx[bound]}"
     if kind == "string_type" and isinstance(got, (int, float)):
-        return Issue(loc, "must be a string", got, "a quoted string",
-                     f'quote the value in YAML, e.g. "{got}" (unquoted 1.30 would be read as 1.3)')
+        return Issue(
+            loc,
+            "must be a string",
+            got,
+            "a quoted string",
+            f'quote the value in YAML, e.g. "{got}" (unquoted 1.30 would be read as 1.3)',
+        )
     message = str(error["msg"])
     return Issue(loc, message[0].lower() + message[1:], got, allowed, "correct the value")
 

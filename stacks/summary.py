@@ -86,8 +86,10 @@ def serving_summary_lines(cfg: Any, cost: dict[str, Any] | None = None) -> list[
     serving, _ = analyse(cfg)
     lines = ["Model serving (fit per GPU: weights/TP x 1.02 + 2.3 GiB + KV cache/TP)", *fit_table(serving)]
     if cost is not None:
-        lines.append(f"  Stack cost: {cost['monthlyUsd']:,.0f} USD/month baseline (pools at minCount), "
-                     f"{cost['maxMonthlyUsd']:,.0f} at maxCount; models {cost.get('modelsMonthlyUsd', 0):,.0f}")
+        lines.append(
+            f"  Stack cost: {cost['monthlyUsd']:,.0f} USD/month baseline (pools at minCount), "
+            f"{cost['maxMonthlyUsd']:,.0f} at maxCount; models {cost.get('modelsMonthlyUsd', 0):,.0f}"
+        )
         if cost.get("unpriced"):
             lines.append(f"  Unpriced VM sizes: {', '.join(cost['unpriced'])} (add them under pricing.vmSizes)")
     return lines

@@ -34,8 +34,14 @@ TP_SIZES = (1, 2, 4, 8)
 TIME_SHARE_MAX_UTILISATION = 0.95
 
 COMPUTE_CAPABILITY: dict[str, float] = {
-    "T4": 7.5, "A10": 8.6, "A100-40GB": 8.0, "A100-80GB": 8.0, "A100-80GB-SXM": 8.0,
-    "H100-NVL": 9.0, "H100": 9.0, "H200": 9.0,
+    "T4": 7.5,
+    "A10": 8.6,
+    "A100-40GB": 8.0,
+    "A100-80GB": 8.0,
+    "A100-80GB-SXM": 8.0,
+    "H100-NVL": 9.0,
+    "H100": 9.0,
+    "H200": 9.0,
 }
 """CUDA compute capability by GPU model: bf16 and fp8 (weight-only Marlin on Ampere) need >= 8.0."""
 
@@ -63,8 +69,9 @@ class Estimate:
         return self.weights_gib + self.activations_gib + self.runtime_gib + self.kv_cache_gib
 
 
-def estimate(arch: ModelArch, precision: str, context_length: int, concurrency: int, tp: int = 1,
-             kv_cache_dtype: str = "auto") -> Estimate:
+def estimate(
+    arch: ModelArch, precision: str, context_length: int, concurrency: int, tp: int = 1, kv_cache_dtype: str = "auto"
+) -> Estimate:
     weight_bytes = arch.parameters_billions * 1e9 * WEIGHT_BYTES[precision]
     kv_per_token = 2 * arch.layers * arch.kv_heads * arch.head_dim * KV_BYTES[kv_cache_dtype]
     kv_total = kv_per_token * context_length * concurrency
@@ -114,9 +121,11 @@ class Candidate:
 
     def describe(self) -> str:
         need = f"{self.estimate.total_gib:.1f} GiB/GPU at TP={self.tp}" if self.estimate else "n/a"
-        return (f"{self.pool_group}/{self.profile} ({self.sku.vm_size}, {self.device_memory_gib:g} GiB x "
-                f"{self.utilisation:g} = {self.budget_gib:.1f} GiB available): needs {need}"
-                + (f" - {self.reason}" if self.reason else ""))
+        return (
+            f"{self.pool_group}/{self.profile} ({self.sku.vm_size}, {self.device_memory_gib:g} GiB x "
+            f"{self.utilisation:g} = {self.budget_gib:.1f} GiB available): needs {need}"
+            + (f" - {self.reason}" if self.reason else "")
+        )
 
 
 def _active_slot(group: str, spec: GpuPoolGroupSpec) -> GpuSlot:
@@ -129,8 +138,13 @@ def _tp_options(kind: str, sku: GpuSku, arch: ModelArch) -> list[int]:
     return [tp for tp in TP_SIZES if tp <= sku.gpu_count and arch.attention_heads % tp == 0]
 
 
-def candidates(spec: ModelDeploymentSpec, cluster: Any, offers: Sequence[SharingOffer], table: PriceTable,
-               allowed: set[str] | None = None) -> list[Candidate]:
+def candidates(
+    spec: ModelDeploymentSpec,
+    cluster: Any,
+    offers: Sequence[SharingOffer],
+    table: PriceTable,
+    allowed: set[str] | None = None,
+) -> list[Candidate]:
     """Every offer of the cluster (filtered by ``pool``/``profile``), each evaluated at its smallest fitting TP.
 
     ``allowed``: the profiles the team may claim (``teams.<team>.profiles``); None allows every profile.
@@ -175,14 +189,33 @@ def candidates(spec: ModelDeploymentSpec, cluster: Any, offers: Sequence[Sharing
             reason = "does not fit" + (" even at the largest TP on one node" if best.tp > 1 else "")
         devices_per_node = sku.gpu_count * offer.per_gpu
         cost = hourly * (best.tp if best else 1) / devices_per_node if hourly is not None else None
-        found.append(Candidate(offer.pool_group, offer.profile, offer.kind, offer.device_class, offer.isolated, slot,
-                               offer.memory_gib, offer.per_gpu, utilisation, best, fits and not reason, reason, cost))
+        found.append(
+            Candidate(
+                offer.pool_group,
+                offer.profile,
+                offer.kind,
+                offer.device_class,
+                offer.isolated,
+                slot,
+                offer.memory_gib,
+                offer.per_gpu,
+                utilisation,
+                best,
+                fits and not reason,
+                reason,
+                cost,
+            )
+        )
     return found
 
 
 def _rank(c: Candidate) -> tuple[float, int, int, float]:
-    return (c.hourly_usd_per_replica if c.hourly_usd_per_replica is not None else math.inf,
-            0 if c.isolated else 1, c.tp, -c.headroom_gib)
+    return (
+        c.hourly_usd_per_replica if c.hourly_usd_per_replica is not None else math.inf,
+        0 if c.isolated else 1,
+        c.tp,
+        -c.headroom_gib,
+    )
 
 
 @dataclass
@@ -242,16 +275,27 @@ class Placement:
     gpus_per_node: int
 
     def to_json(self) -> dict[str, Any]:
-        return {"cluster": self.cluster, "pool": self.pool_group, "profile": self.profile, "kind": self.kind,
-                "models": self.models, "replicas": self.replicas, "devices": self.devices, "gpus": self.gpus,
-                "wholeGpuPerPodGpus": self.whole_gpu_alternative, "nodes": self.nodes, "maxNodes": self.max_nodes}
+        return {
+            "cluster": self.cluster,
+            "pool": self.pool_group,
+            "profile": self.profile,
+            "kind": self.kind,
+            "models": self.models,
+            "replicas": self.replicas,
+            "devices": self.devices,
+            "gpus": self.gpus,
+            "wholeGpuPerPodGpus": self.whole_gpu_alternative,
+            "nodes": self.nodes,
+            "maxNodes": self.max_nodes,
+        }
 
 
 def _first_fit_decreasing(sizes: Iterable[float], capacity: float, max_items: int | None = None) -> int:
     bins: list[list[float]] = []
     for size in sorted(sizes, reverse=True):
-        target = next((b for b in bins if sum(b) + size <= capacity + 1e-9
-                       and (max_items is None or len(b) < max_items)), None)
+        target = next(
+            (b for b in bins if sum(b) + size <= capacity + 1e-9 and (max_items is None or len(b) < max_items)), None
+        )
         if target is None:
             bins.append([size])
         else:
@@ -277,8 +321,10 @@ def place(fits: Sequence[Fit]) -> list[Placement]:
         if first is None or first.kind != "timeShared":
             continue
         claims: dict[str, list[tuple[float, int]]] = {}
-        for fit in sorted(members, key=lambda f: -(f.chosen.estimate.total_gib if f.chosen and f.chosen.estimate
-                                                   else 0.0) * f.spec.replicas):
+        for fit in sorted(
+            members,
+            key=lambda f: -(f.chosen.estimate.total_gib if f.chosen and f.chosen.estimate else 0.0) * f.spec.replicas,
+        ):
             assert fit.chosen is not None
             assert fit.chosen.estimate is not None
             size, count = fit.chosen.estimate.total_gib * fit.spec.replicas, fit.spec.replicas
@@ -287,8 +333,10 @@ def place(fits: Sequence[Fit]) -> list[Placement]:
             while True:
                 key = f"{fit.spec.team}/{first.profile}-{index}"
                 used = claims.setdefault(key, [])
-                if (sum(u for u, _ in used) + size <= capacity + 1e-9
-                        and sum(c for _, c in used) + count <= first.per_gpu):
+                if (
+                    sum(u for u, _ in used) + size <= capacity + 1e-9
+                    and sum(c for _, c in used) + count <= first.per_gpu
+                ):
                     used.append((size, count))
                     fit.shared_claim = f"{first.profile}-{index}"
                     break
@@ -312,8 +360,22 @@ def place(fits: Sequence[Fit]) -> list[Placement]:
             tps = [f.chosen.tp for f in members for _ in range(f.spec.replicas) if f.chosen]
             devices = gpus = sum(tps)
             nodes = _first_fit_decreasing(tps, per_node)
-        placements.append(Placement(cluster, group, profile, first.kind, [f.name for f in members], replicas, devices,
-                                    gpus, alternative, nodes, first.slot.spec.max_count, per_node))
+        placements.append(
+            Placement(
+                cluster,
+                group,
+                profile,
+                first.kind,
+                [f.name for f in members],
+                replicas,
+                devices,
+                gpus,
+                alternative,
+                nodes,
+                first.slot.spec.max_count,
+                per_node,
+            )
+        )
     return placements
 
 
@@ -340,11 +402,22 @@ class ServingPlan:
     def cost_lines(self) -> list[dict[str, Any]]:
         lines = []
         for row in self.rows():
-            lines.append({"kind": "modelDeployment", "name": row["model"], "team": row["team"],
-                          "cluster": row["cluster"], "pool": row["pool"], "profile": row["profile"],
-                          "vmSize": row["vmSize"], "gpus": row["gpus"], "replicas": row["replicas"],
-                          "monthlyUsd": row["monthlyUsd"], "priced": row["monthlyUsd"] is not None,
-                          "note": "share of the pool's node cost (already counted in the node pool lines)"})
+            lines.append(
+                {
+                    "kind": "modelDeployment",
+                    "name": row["model"],
+                    "team": row["team"],
+                    "cluster": row["cluster"],
+                    "pool": row["pool"],
+                    "profile": row["profile"],
+                    "vmSize": row["vmSize"],
+                    "gpus": row["gpus"],
+                    "replicas": row["replicas"],
+                    "monthlyUsd": row["monthlyUsd"],
+                    "priced": row["monthlyUsd"] is not None,
+                    "note": "share of the pool's node cost (already counted in the node pool lines)",
+                }
+            )
         return lines
 
 
@@ -359,24 +432,51 @@ def analyse(cfg: Any, table: PriceTable | None = None) -> tuple[ServingPlan, lis
     for name, spec in models.items():
         path: tuple[str | int, ...] = ("models", name)
         if teams is not None and spec.team not in teams:
-            issues.append(Issue((*path, "team"), "names a team that is not declared under teams", spec.team,
-                                ", ".join(sorted(teams)) or "(no teams declared)", "add the team under teams"))
+            issues.append(
+                Issue(
+                    (*path, "team"),
+                    "names a team that is not declared under teams",
+                    spec.team,
+                    ", ".join(sorted(teams)) or "(no teams declared)",
+                    "add the team under teams",
+                )
+            )
         cluster = cfg.clusters.get(spec.cluster)
         if cluster is None:
-            issues.append(Issue((*path, "cluster"), "names a cluster that does not exist", spec.cluster,
-                                ", ".join(sorted(cfg.clusters)), "use one of the stack's cluster ids"))
+            issues.append(
+                Issue(
+                    (*path, "cluster"),
+                    "names a cluster that does not exist",
+                    spec.cluster,
+                    ", ".join(sorted(cfg.clusters)),
+                    "use one of the stack's cluster ids",
+                )
+            )
             continue
         if spec.pool and spec.pool not in cluster.gpu_pools:
-            issues.append(Issue((*path, "pool"), f"is not a GPU pool group of cluster {spec.cluster}", spec.pool,
-                                ", ".join(sorted(cluster.gpu_pools)) or "(none)", "pick a pool group or remove pool"))
+            issues.append(
+                Issue(
+                    (*path, "pool"),
+                    f"is not a GPU pool group of cluster {spec.cluster}",
+                    spec.pool,
+                    ", ".join(sorted(cluster.gpu_pools)) or "(none)",
+                    "pick a pool group or remove pool",
+                )
+            )
             continue
         if spec.cluster not in offers_cache:
             offers_cache[spec.cluster] = offers_for(cfg, spec.cluster)
         offers = offers_cache[spec.cluster]
         if spec.profile and spec.profile not in {o.profile for o in offers}:
-            issues.append(Issue((*path, "profile"), f"is not a sharing profile of cluster {spec.cluster}",
-                                spec.profile, ", ".join(sorted({o.profile for o in offers})) or "(none)",
-                                "pick an offered profile or remove profile"))
+            issues.append(
+                Issue(
+                    (*path, "profile"),
+                    f"is not a sharing profile of cluster {spec.cluster}",
+                    spec.profile,
+                    ", ".join(sorted({o.profile for o in offers})) or "(none)",
+                    "pick an offered profile or remove profile",
+                )
+            )
             continue
         team = teams.get(spec.team) if teams is not None else None
         allowed = set(team.profiles) if team is not None and getattr(team, "profiles", None) is not None else None
@@ -386,22 +486,33 @@ def analyse(cfg: Any, table: PriceTable | None = None) -> tuple[ServingPlan, lis
         plan.fits[name] = fit
         if fit.chosen is None:
             detail = "; ".join(c.describe() for c in found) or "the cluster has no GPU pools"
-            issues.append(Issue(
-                path, f"{spec.model or 'model'} at {spec.effective_precision}, context {spec.context_length} x "
-                f"concurrency {spec.concurrency} fits no GPU offer: {detail}",
-                spec.model or spec.source, "a pool/profile with enough memory per GPU",
-                "lower contextLength or concurrency, use a smaller precision (fp8/int4), or add a pool with "
-                "larger GPUs"))
+            issues.append(
+                Issue(
+                    path,
+                    f"{spec.model or 'model'} at {spec.effective_precision}, context {spec.context_length} x "
+                    f"concurrency {spec.concurrency} fits no GPU offer: {detail}",
+                    spec.model or spec.source,
+                    "a pool/profile with enough memory per GPU",
+                    "lower contextLength or concurrency, use a smaller precision (fp8/int4), or add a pool with "
+                    "larger GPUs",
+                )
+            )
     plan.placements = place(list(plan.fits.values()))
     issues.extend(_quota_issues(plan, teams))
     for p in plan.placements:
         if p.nodes > p.max_nodes:
             for model in p.models:
-                issues.append(Issue(("models", model, "replicas"),
-                                    f"needs {p.nodes} nodes of pool {p.pool_group} ({p.gpus} GPUs for "
-                                    f"{p.replicas} replicas of {', '.join(p.models)}) but its maxCount is "
-                                    f"{p.max_nodes}", models[model].replicas, f"at most {p.max_nodes} nodes",
-                                    f"raise clusters.{p.cluster}.gpuPools.{p.pool_group} maxCount or lower replicas"))
+                issues.append(
+                    Issue(
+                        ("models", model, "replicas"),
+                        f"needs {p.nodes} nodes of pool {p.pool_group} ({p.gpus} GPUs for "
+                        f"{p.replicas} replicas of {', '.join(p.models)}) but its maxCount is "
+                        f"{p.max_nodes}",
+                        models[model].replicas,
+                        f"at most {p.max_nodes} nodes",
+                        f"raise clusters.{p.cluster}.gpuPools.{p.pool_group} maxCount or lower replicas",
+                    )
+                )
     return plan, issues
 
 
@@ -426,9 +537,14 @@ def _quota_issues(plan: ServingPlan, teams: Any) -> list[Issue]:
         quota = teams[team].profiles.get(profile, 0)
         if count > quota:
             for model in used[(cluster, team, profile)]:
-                issues.append(Issue(("models", model, "replicas"),
-                                    f"team {team} needs {count} {profile} devices on {cluster} for "
-                                    f"{', '.join(used[(cluster, team, profile)])} but its quota is {quota}",
-                                    plan.fits[model].spec.replicas, f"<= {quota} devices",
-                                    f"raise teams.{team}.profiles.{profile} or lower replicas"))
+                issues.append(
+                    Issue(
+                        ("models", model, "replicas"),
+                        f"team {team} needs {count} {profile} devices on {cluster} for "
+                        f"{', '.join(used[(cluster, team, profile)])} but its quota is {quota}",
+                        plan.fits[model].spec.replicas,
+                        f"<= {quota} devices",
+                        f"raise teams.{team}.profiles.{profile} or lower replicas",
+                    )
+                )
     return issues

@@ -41,8 +41,17 @@ class ModelParams(Spec):
     @model_validator(mode="after")
     def _check(self) -> ModelParams:
         if self.attention_heads % self.kv_heads:
-            raise_issues([Issue(("kvHeads",), "must divide attentionHeads (grouped-query attention)", self.kv_heads,
-                                f"a divisor of {self.attention_heads}", "copy num_key_value_heads from config.json")])
+            raise_issues(
+                [
+                    Issue(
+                        ("kvHeads",),
+                        "must divide attentionHeads (grouped-query attention)",
+                        self.kv_heads,
+                        f"a divisor of {self.attention_heads}",
+                        "copy num_key_value_heads from config.json",
+                    )
+                ]
+            )
         return self
 
 
@@ -76,8 +85,18 @@ def catalog() -> dict[str, ModelArch]:
 
 
 def _arch(key: str, source: str | None, params: ModelParams, gated: bool = False) -> ModelArch:
-    return ModelArch(key, source, params.parameters_billions, params.layers, params.attention_heads,
-                     params.kv_heads, params.head_dim, params.max_context, params.default_precision, gated)
+    return ModelArch(
+        key,
+        source,
+        params.parameters_billions,
+        params.layers,
+        params.attention_heads,
+        params.kv_heads,
+        params.head_dim,
+        params.max_context,
+        params.default_precision,
+        gated,
+    )
 
 
 class ModelDeploymentSpec(Spec):
@@ -113,27 +132,71 @@ class ModelDeploymentSpec(Spec):
     def _check(self) -> ModelDeploymentSpec:
         issues: list[Issue] = []
         if (self.model is None) == (self.params is None):
-            issues.append(Issue(("model",), "give exactly one of model (a catalog key) or params", self.model,
-                                ", ".join(sorted(catalog())), "set model: <catalog key>, or params: {...} and source"))
+            issues.append(
+                Issue(
+                    ("model",),
+                    "give exactly one of model (a catalog key) or params",
+                    self.model,
+                    ", ".join(sorted(catalog())),
+                    "set model: <catalog key>, or params: {...} and source",
+                )
+            )
         elif self.model is not None and self.model not in catalog():
-            issues.append(Issue(("model",), "is not in the model catalog", self.model, ", ".join(sorted(catalog())),
-                                "pick a catalog model or describe it with params (from its config.json)"))
+            issues.append(
+                Issue(
+                    ("model",),
+                    "is not in the model catalog",
+                    self.model,
+                    ", ".join(sorted(catalog())),
+                    "pick a catalog model or describe it with params (from its config.json)",
+                )
+            )
         if self.params is not None and not self.source:
-            issues.append(Issue(("source",), "is required with params (what vLLM should load)", None,
-                                "a Hugging Face repository id, e.g. org/model", "add source"))
+            issues.append(
+                Issue(
+                    ("source",),
+                    "is required with params (what vLLM should load)",
+                    None,
+                    "a Hugging Face repository id, e.g. org/model",
+                    "add source",
+                )
+            )
         if self.precision in ("int8", "int4") and not self.source:
-            issues.append(Issue(("source",), f"{self.precision} needs a pre-quantized checkpoint (AWQ, GPTQ or "
-                                "compressed-tensors); vLLM cannot quantize to it at load time", None,
-                                "a quantized repository id", "set source to the quantized checkpoint"))
-        if not PINNED_IMAGE.match(self.image) or self.image.endswith(":latest") or (
-            ":" not in self.image.rsplit("/", 1)[-1] and "@" not in self.image
+            issues.append(
+                Issue(
+                    ("source",),
+                    f"{self.precision} needs a pre-quantized checkpoint (AWQ, GPTQ or "
+                    "compressed-tensors); vLLM cannot quantize to it at load time",
+                    None,
+                    "a quantized repository id",
+                    "set source to the quantized checkpoint",
+                )
+            )
+        if (
+            not PINNED_IMAGE.match(self.image)
+            or self.image.endswith(":latest")
+            or (":" not in self.image.rsplit("/", 1)[-1] and "@" not in self.image)
         ):
-            issues.append(Issue(("image",), "must be pinned to a version tag or digest", self.image,
-                                "repo:tag (not latest) or repo@sha256:<digest>", f"e.g. {VLLM_IMAGE}"))
+            issues.append(
+                Issue(
+                    ("image",),
+                    "must be pinned to a version tag or digest",
+                    self.image,
+                    "repo:tag (not latest) or repo@sha256:<digest>",
+                    f"e.g. {VLLM_IMAGE}",
+                )
+            )
         arch = self.arch
         if arch is not None and self.context_length > arch.max_context:
-            issues.append(Issue(("contextLength",), "exceeds the model's maximum context", self.context_length,
-                                f"<= {arch.max_context}", "lower contextLength"))
+            issues.append(
+                Issue(
+                    ("contextLength",),
+                    "exceeds the model's maximum context",
+                    self.context_length,
+                    f"<= {arch.max_context}",
+                    "lower contextLength",
+                )
+            )
         raise_issues(issues)
         return self
 

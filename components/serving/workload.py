@@ -54,14 +54,22 @@ def vllm_args(fit: Fit) -> list[str]:
         utilisation = min(0.95, math.ceil((chosen.estimate.total_gib + 0.5) / chosen.device_memory_gib * 100) / 100)
     precision = spec.effective_precision
     args = [
-        "--model", spec.effective_source,
-        "--served-model-name", fit.name,
-        "--host", "0.0.0.0",
-        "--port", str(PORT),
-        "--tensor-parallel-size", str(chosen.tp),
-        "--max-model-len", str(spec.context_length),
-        "--max-num-seqs", str(spec.concurrency),
-        "--gpu-memory-utilization", f"{utilisation:.2f}",
+        "--model",
+        spec.effective_source,
+        "--served-model-name",
+        fit.name,
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(PORT),
+        "--tensor-parallel-size",
+        str(chosen.tp),
+        "--max-model-len",
+        str(spec.context_length),
+        "--max-num-seqs",
+        str(spec.concurrency),
+        "--gpu-memory-utilization",
+        f"{utilisation:.2f}",
     ]
     if precision in ("bf16", "fp16", "fp8"):
         bf16_ok = COMPUTE_CAPABILITY.get(chosen.sku.gpu.name, 0.0) >= 8.0
@@ -87,10 +95,22 @@ def resource_claim_template(fit: Fit, namespace: str) -> dict[str, Any]:
         "apiVersion": "resource.k8s.io/v1",
         "kind": "ResourceClaimTemplate",
         "metadata": _metadata(f"{fit.name}-gpu", namespace),
-        "spec": {"spec": {"devices": {"requests": [
-            {"name": CLAIM, "exactly": {"deviceClassName": chosen.device_class, "allocationMode": "ExactCount",
-                                        "count": chosen.tp}},
-        ]}}},
+        "spec": {
+            "spec": {
+                "devices": {
+                    "requests": [
+                        {
+                            "name": CLAIM,
+                            "exactly": {
+                                "deviceClassName": chosen.device_class,
+                                "allocationMode": "ExactCount",
+                                "count": chosen.tp,
+                            },
+                        },
+                    ]
+                }
+            }
+        },
     }
 
 
@@ -119,8 +139,7 @@ def deployment(fit: Fit, namespace: str) -> dict[str, Any]:
         {"name": "DO_NOT_TRACK", "value": "1"},
     ]
     if spec.hf_token_secret:
-        env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": spec.hf_token_secret,
-                                                                       "key": "token"}}})
+        env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": spec.hf_token_secret, "key": "token"}}})
     probe_path = {"httpGet": {"path": "/health", "port": "http"}}
     node_selector = {LABEL_GROUP: chosen.slot.group, LABEL_COLOUR: chosen.slot.colour}
     return {
@@ -141,40 +160,45 @@ def deployment(fit: Fit, namespace: str) -> dict[str, Any]:
                     "tolerations": chosen.slot.workload_tolerations(),
                     "resourceClaims": [_pod_claim(fit)],
                     "securityContext": {
-                        "runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS, "fsGroup": RUN_AS,
+                        "runAsNonRoot": True,
+                        "runAsUser": RUN_AS,
+                        "runAsGroup": RUN_AS,
+                        "fsGroup": RUN_AS,
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
                     "terminationGracePeriodSeconds": 60,
-                    "containers": [{
-                        "name": "vllm",
-                        "image": spec.image,
-                        "imagePullPolicy": "IfNotPresent",
-                        "command": ["python3", "-m", "vllm.entrypoints.openai.api_server"],
-                        "args": vllm_args(fit),
-                        "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
-                        "env": env,
-                        "resources": {
-                            "requests": host,
-                            "limits": {"memory": host["memory"]},
-                            "claims": [{"name": CLAIM}],
-                        },
-                        # Loading weights takes minutes: the startup probe allows 30 minutes before liveness.
-                        "startupProbe": {**probe_path, "periodSeconds": 10, "failureThreshold": 180},
-                        "readinessProbe": {**probe_path, "periodSeconds": 10, "failureThreshold": 3},
-                        "livenessProbe": {**probe_path, "periodSeconds": 20, "failureThreshold": 3},
-                        "securityContext": {
-                            "allowPrivilegeEscalation": False,
-                            "privileged": False,
-                            "readOnlyRootFilesystem": True,
-                            "runAsNonRoot": True,
-                            "capabilities": {"drop": ["ALL"]},
-                        },
-                        "volumeMounts": [
-                            {"name": "models", "mountPath": "/models"},
-                            {"name": "tmp", "mountPath": "/tmp"},
-                            {"name": "shm", "mountPath": "/dev/shm"},
-                        ],
-                    }],
+                    "containers": [
+                        {
+                            "name": "vllm",
+                            "image": spec.image,
+                            "imagePullPolicy": "IfNotPresent",
+                            "command": ["python3", "-m", "vllm.entrypoints.openai.api_server"],
+                            "args": vllm_args(fit),
+                            "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
+                            "env": env,
+                            "resources": {
+                                "requests": host,
+                                "limits": {"memory": host["memory"]},
+                                "claims": [{"name": CLAIM}],
+                            },
+                            # Loading weights takes minutes: the startup probe allows 30 minutes before liveness.
+                            "startupProbe": {**probe_path, "periodSeconds": 10, "failureThreshold": 180},
+                            "readinessProbe": {**probe_path, "periodSeconds": 10, "failureThreshold": 3},
+                            "livenessProbe": {**probe_path, "periodSeconds": 20, "failureThreshold": 3},
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "privileged": False,
+                                "readOnlyRootFilesystem": True,
+                                "runAsNonRoot": True,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
+                            "volumeMounts": [
+                                {"name": "models", "mountPath": "/models"},
+                                {"name": "tmp", "mountPath": "/tmp"},
+                                {"name": "shm", "mountPath": "/dev/shm"},
+                            ],
+                        }
+                    ],
                     "volumes": [
                         {"name": "models", "emptyDir": {"sizeLimit": f"{weights_gib}Gi"}},
                         {"name": "tmp", "emptyDir": {"sizeLimit": "20Gi"}},
@@ -245,12 +269,15 @@ class ModelServing(pulumi.ComponentResource):
             if "ResourceClaimTemplate" in objects:
                 rct = objects["ResourceClaimTemplate"]
                 claim = k8s.resource.v1.ResourceClaimTemplate(
-                    f"{name}-{fit.name}-claim", metadata=rct["metadata"], spec=rct["spec"], opts=child)
+                    f"{name}-{fit.name}-claim", metadata=rct["metadata"], spec=rct["spec"], opts=child
+                )
                 dep_opts = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[claim]))
-            k8s.apps.v1.Deployment(f"{name}-{fit.name}-deployment", metadata=dep["metadata"], spec=dep["spec"],
-                                   opts=dep_opts)
+            k8s.apps.v1.Deployment(
+                f"{name}-{fit.name}-deployment", metadata=dep["metadata"], spec=dep["spec"], opts=dep_opts
+            )
             k8s.core.v1.Service(f"{name}-{fit.name}-service", metadata=svc["metadata"], spec=svc["spec"], opts=child)
             k8s.policy.v1.PodDisruptionBudget(
-                f"{name}-{fit.name}-pdb", metadata=pdb["metadata"], spec=pdb["spec"], opts=child)
+                f"{name}-{fit.name}-pdb", metadata=pdb["metadata"], spec=pdb["spec"], opts=child
+            )
             self.services[fit.name] = f"http://{fit.name}.{namespace}.svc.cluster.local:{PORT}/v1"
         self.register_outputs({"services": self.services})

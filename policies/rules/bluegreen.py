@@ -34,14 +34,24 @@ def labels(r: Resource, _: RuleContext) -> Iterator[Finding]:
         if value is None:
             yield unknown(r, f"nodeLabels.{key}", expected[key])
         elif value is UNSET or not value or (values is not None and value not in values):
-            yield problem(r, f"nodeLabels.{key}", value, expected[key],
-                          "declare the pool under gpuPools.<group>.slots.<colour> (the component sets the labels)")
+            yield problem(
+                r,
+                f"nodeLabels.{key}",
+                value,
+                expected[key],
+                "declare the pool under gpuPools.<group>.slots.<colour> (the component sets the labels)",
+            )
     name = r.get("agentPoolName")
     colour = found.get(LABEL_COLOUR) if isinstance(found, Mapping) else None
     group = found.get(LABEL_GROUP) if isinstance(found, Mapping) else None
     if isinstance(name, str) and colour in COLOURS and isinstance(group, str) and name != f"{group}{colour}":
-        yield problem(r, "agentPoolName", name, f"'{group}{colour}' (<group><colour>, matching its labels)",
-                      "let the blue-green component name the pool")
+        yield problem(
+            r,
+            "agentPoolName",
+            name,
+            f"'{group}{colour}' (<group><colour>, matching its labels)",
+            "let the blue-green component name the pool",
+        )
 
 
 def _taint_keys(r: Resource) -> Any:
@@ -63,11 +73,21 @@ def standby_tainted(r: Resource, _: RuleContext) -> Iterator[Finding]:
     if taints is UNKNOWN:
         yield unknown(r, "nodeTaints", f"{standby} exactly when slot-role is standby")
     elif role == "standby" and standby not in taints:
-        yield problem(r, "nodeTaints", taints or UNSET, f"to include {standby} (standby slot)",
-                      "keep the slot standby through the component, which adds the taint")
+        yield problem(
+            r,
+            "nodeTaints",
+            taints or UNSET,
+            f"to include {standby} (standby slot)",
+            "keep the slot standby through the component, which adds the taint",
+        )
     elif role == "active" and any(t.split("=")[0] == STANDBY_TAINT.key for t in taints):
-        yield problem(r, "nodeTaints", taints, f"no {STANDBY_TAINT.key} taint on the active slot",
-                      "remove the standby taint (or switch active to the other colour)")
+        yield problem(
+            r,
+            "nodeTaints",
+            taints,
+            f"no {STANDBY_TAINT.key} taint on the active slot",
+            "remove the standby taint (or switch active to the other colour)",
+        )
 
 
 def active_slot(stack: StackView, ctx: RuleContext) -> Iterator[Finding]:
@@ -83,32 +103,71 @@ def active_slot(stack: StackView, ctx: RuleContext) -> Iterator[Finding]:
         where = f"GPU pool group '{group}'" + (f" of cluster '{cluster}'" if cluster else "")
         active = [p for p in pools if _labels(p).get(LABEL_ROLE) == "active"]
         if not active:
-            yield Finding(f"{where}: no AgentPool has nodeLabels.{LABEL_ROLE}='active' (pools: "
-                          f"{', '.join(p.name for p in pools)}); expected exactly one active colour. Fix: keep the "
-                          f"active slot, or switch gpuPools.{group}.active to an existing slot before removing one",
-                          pools[0].urn)
+            yield Finding(
+                f"{where}: no AgentPool has nodeLabels.{LABEL_ROLE}='active' (pools: "
+                f"{', '.join(p.name for p in pools)}); expected exactly one active colour. Fix: keep the "
+                f"active slot, or switch gpuPools.{group}.active to an existing slot before removing one",
+                pools[0].urn,
+            )
             continue
         if len(active) > 1:
-            yield Finding(f"{where}: {len(active)} AgentPools are active ({', '.join(p.name for p in active)}); "
-                          f"expected exactly one. Fix: set gpuPools.{group}.active to one colour", active[1].urn)
+            yield Finding(
+                f"{where}: {len(active)} AgentPools are active ({', '.join(p.name for p in active)}); "
+                f"expected exactly one. Fix: set gpuPools.{group}.active to one colour",
+                active[1].urn,
+            )
         pool = active[0]
         max_count, min_count = pool.get("maxCount"), pool.get("minCount", 0)
         if max_count is UNKNOWN or min_count is UNKNOWN:
             yield Finding(unknown(pool, "maxCount", "an active slot with capacity").message, pool.urn, True)
         elif not isinstance(max_count, int) or max_count < 1:
-            yield Finding(problem(pool, "maxCount", max_count, ">= 1 on the active colour (it takes all GPU work)",
-                                  "raise maxCount of the active slot").message, pool.urn)
+            yield Finding(
+                problem(
+                    pool,
+                    "maxCount",
+                    max_count,
+                    ">= 1 on the active colour (it takes all GPU work)",
+                    "raise maxCount of the active slot",
+                ).message,
+                pool.urn,
+            )
         elif not isinstance(min_count, int) or min_count < min_active:
-            yield Finding(problem(pool, "minCount", min_count, f">= {min_active} on the active colour here",
-                                  f"raise minCount of the active slot to {min_active}").message, pool.urn)
+            yield Finding(
+                problem(
+                    pool,
+                    "minCount",
+                    min_count,
+                    f">= {min_active} on the active colour here",
+                    f"raise minCount of the active slot to {min_active}",
+                ).message,
+                pool.urn,
+            )
 
 
 RULES: list[Rule] = [
-    Rule("bluegreen-labels", "GPU pools carry the blue-green labels (gpu-pool, color, slot-role) and matching "
-         "names.", "medium", "mandatory", labels, types=(AGENT_POOL,)),
-    Rule("bluegreen-standby-tainted", "The standby colour carries ai-platform/standby=true:NoSchedule; the "
-         "active colour does not.", "high", "mandatory", standby_tainted, types=(AGENT_POOL,)),
-    Rule("bluegreen-active-slot", "Every GPU pool group has exactly one active colour with capacity.",
-         "critical", "mandatory", active_slot, scope="stack",
-         settings={"minActiveNodes": {"type": "integer", "minimum": 0}}),
+    Rule(
+        "bluegreen-labels",
+        "GPU pools carry the blue-green labels (gpu-pool, color, slot-role) and matching names.",
+        "medium",
+        "mandatory",
+        labels,
+        types=(AGENT_POOL,),
+    ),
+    Rule(
+        "bluegreen-standby-tainted",
+        "The standby colour carries ai-platform/standby=true:NoSchedule; the active colour does not.",
+        "high",
+        "mandatory",
+        standby_tainted,
+        types=(AGENT_POOL,),
+    ),
+    Rule(
+        "bluegreen-active-slot",
+        "Every GPU pool group has exactly one active colour with capacity.",
+        "critical",
+        "mandatory",
+        active_slot,
+        scope="stack",
+        settings={"minActiveNodes": {"type": "integer", "minimum": 0}},
+    ),
 ]

@@ -39,9 +39,13 @@ def sku_allowed(r: Resource, ctx: RuleContext) -> Iterator[Finding]:
         return
     allowed = list(ctx.setting("allowedVmSizes") or sorted(GPU_SKUS))
     lowered = {a.lower() for a in allowed}
-    yield from expect(r, "vmSize", lambda v: isinstance(v, str) and v.lower() in lowered,
-                      f"one of {', '.join(allowed)}",
-                      "choose an allowed size, or extend allowedVmSizes in policies/config/<env>.json")
+    yield from expect(
+        r,
+        "vmSize",
+        lambda v: isinstance(v, str) and v.lower() in lowered,
+        f"one of {', '.join(allowed)}",
+        "choose an allowed size, or extend allowedVmSizes in policies/config/<env>.json",
+    )
 
 
 def gpu_taint(r: Resource, _: RuleContext) -> Iterator[Finding]:
@@ -57,32 +61,59 @@ def gpu_taint(r: Resource, _: RuleContext) -> Iterator[Finding]:
     keys = [str(t).split("=")[0].split(":")[0] for t in taints or []]
     effects = [str(t).rsplit(":", 1)[-1] for t in taints or []]
     if not any(k == taint.key and e in ("NoSchedule", "NoExecute") for k, e in zip(keys, effects, strict=True)):
-        yield problem(r, "nodeTaints", taints if taints else UNSET, expected,
-                      f"add {taint.aks()} to the pool's nodeTaints", default_note="no taints")
+        yield problem(
+            r,
+            "nodeTaints",
+            taints if taints else UNSET,
+            expected,
+            f"add {taint.aks()} to the pool's nodeTaints",
+            default_note="no taints",
+        )
 
 
 def autoscaling(r: Resource, _: RuleContext) -> Iterator[Finding]:
     if not is_gpu_pool(r):
         return
-    yield from expect(r, "enableAutoScaling", is_true, "true (GPU capacity follows demand)",
-                      "autoscale the pool with minCount/maxCount", default_note="false")
-    yield from expect(r, "maxCount", lambda v: isinstance(v, int) and v >= 1, "an upper bound >= 1",
-                      "set maxCount on the slot", default_note="none")
+    yield from expect(
+        r,
+        "enableAutoScaling",
+        is_true,
+        "true (GPU capacity follows demand)",
+        "autoscale the pool with minCount/maxCount",
+        default_note="false",
+    )
+    yield from expect(
+        r,
+        "maxCount",
+        lambda v: isinstance(v, int) and v >= 1,
+        "an upper bound >= 1",
+        "set maxCount on the slot",
+        default_note="none",
+    )
 
 
 def max_nodes(r: Resource, ctx: RuleContext) -> Iterator[Finding]:
     if not is_gpu_pool(r):
         return
     cap = int(ctx.setting("maxNodesPerPool", 16))
-    yield from expect(r, "maxCount", lambda v: isinstance(v, int) and v <= cap, f"<= {cap} nodes",
-                      f"lower maxCount to {cap} or raise maxNodesPerPool in policies/config/<env>.json")
+    yield from expect(
+        r,
+        "maxCount",
+        lambda v: isinstance(v, int) and v <= cap,
+        f"<= {cap} nodes",
+        f"lower maxCount to {cap} or raise maxNodesPerPool in policies/config/<env>.json",
+    )
     sku = pool_sku(r)
     gpu_cap = ctx.setting("maxGpusPerPool")
     max_count = r.get("maxCount")
     if gpu_cap is not None and sku is not None and isinstance(max_count, int) and max_count * sku.gpu_count > gpu_cap:
-        yield problem(r, "maxCount", max_count,
-                      f"at most {int(gpu_cap)} GPUs per pool ({sku.vm_size} has {sku.gpu_count} per node)",
-                      f"lower maxCount to {int(gpu_cap) // sku.gpu_count}")
+        yield problem(
+            r,
+            "maxCount",
+            max_count,
+            f"at most {int(gpu_cap)} GPUs per pool ({sku.vm_size} has {sku.gpu_count} per node)",
+            f"lower maxCount to {int(gpu_cap) // sku.gpu_count}",
+        )
 
 
 def mig_supported(r: Resource, _: RuleContext) -> Iterator[Finding]:
@@ -97,16 +128,26 @@ def mig_supported(r: Resource, _: RuleContext) -> Iterator[Finding]:
         yield unknown(r, "gpuInstanceProfile", "a MIG profile only on A100/H100/H200 sizes")
     elif sku is None or profile not in sku.gpu.mig:
         capable = sorted(s for s, k in GPU_SKUS.items() if k.mig_capable)
-        yield problem(r, f"gpuInstanceProfile (with vmSize {size!r})", profile,
-                      f"no MIG profile on that size (MIG sizes: {', '.join(capable)})",
-                      "remove migProfile, or choose an A100/H100/H200 VM size")
+        yield problem(
+            r,
+            f"gpuInstanceProfile (with vmSize {size!r})",
+            profile,
+            f"no MIG profile on that size (MIG sizes: {', '.join(capable)})",
+            "remove migProfile, or choose an A100/H100/H200 VM size",
+        )
 
 
 def spot_allowed(r: Resource, ctx: RuleContext) -> Iterator[Finding]:
     if not is_gpu_pool(r) or bool(ctx.setting("allowSpot", False)):
         return
-    yield from expect(r, "scaleSetPriority", lambda v: v != "Spot", "'Regular' (spot GPUs are not allowed here)",
-                      "set spot: false on the slot (spot nodes are evicted without notice)", default="Regular")
+    yield from expect(
+        r,
+        "scaleSetPriority",
+        lambda v: v != "Spot",
+        "'Regular' (spot GPUs are not allowed here)",
+        "set spot: false on the slot (spot nodes are evicted without notice)",
+        default="Regular",
+    )
 
 
 def _selector_values(obj: Any, key: str) -> set[str] | None:
@@ -134,8 +175,11 @@ def _advertiser(r: Resource) -> str | None:
     text = " ".join(str(r.get(p, "")) for p in ("chart", "name")).lower()
     if r.type == DAEMON_SET:
         containers = r.get("spec.template.spec.containers", [])
-        text = " ".join(str(c.get("image", "")) for c in containers if isinstance(c, Mapping)) if isinstance(
-            containers, list) else ""
+        text = (
+            " ".join(str(c.get("image", "")) for c in containers if isinstance(c, Mapping))
+            if isinstance(containers, list)
+            else ""
+        )
         text = text.lower()
     if "dra-driver" in text or "dra-driver-nvidia" in text or "k8s-dra-driver" in text:
         return "dra"
@@ -153,13 +197,21 @@ def single_advertiser(stack: StackView, _: RuleContext) -> Iterator[Finding]:
         labels = pool.get("nodeLabels", {})
         mode = labels.get(LABEL_ALLOCATION, UNSET) if isinstance(labels, Mapping) else UNKNOWN
         if mode is UNKNOWN or mode is None:
-            yield Finding(unknown(pool, f"nodeLabels.{LABEL_ALLOCATION}", "'dra' or 'device-plugin'").message,
-                          pool.urn, True)
+            yield Finding(
+                unknown(pool, f"nodeLabels.{LABEL_ALLOCATION}", "'dra' or 'device-plugin'").message, pool.urn, True
+            )
             continue
         if mode not in ALLOCATIONS:
-            yield Finding(problem(pool, f"nodeLabels.{LABEL_ALLOCATION}", mode,
-                                  "'dra' or 'device-plugin' (who advertises this pool's GPUs)",
-                                  "set gpuPools.<group>.allocation").message, pool.urn)
+            yield Finding(
+                problem(
+                    pool,
+                    f"nodeLabels.{LABEL_ALLOCATION}",
+                    mode,
+                    "'dra' or 'device-plugin' (who advertises this pool's GPUs)",
+                    "set gpuPools.<group>.allocation",
+                ).message,
+                pool.urn,
+            )
     for resource in stack.of_type(HELM_RELEASE, DAEMON_SET):
         kind = _advertiser(resource)
         if kind is None:
@@ -184,20 +236,66 @@ def single_advertiser(stack: StackView, _: RuleContext) -> Iterator[Finding]:
 
 
 RULES: list[Rule] = [
-    Rule("gpu-sku-allowed", "GPU pools use VM sizes allowed in this environment.", "high", "mandatory",
-         sku_allowed, types=(AGENT_POOL,), settings={"allowedVmSizes": {"type": "array", "items": {"type": "string"}}}),
-    Rule("gpu-taint", "GPU pools carry the vendor GPU taint (nvidia.com/gpu or amd.com/gpu, NoSchedule).", "high",
-         "mandatory", gpu_taint, types=(AGENT_POOL,)),
-    Rule("gpu-autoscaling", "GPU pools autoscale with an explicit maxCount.", "medium", "mandatory", autoscaling,
-         types=(AGENT_POOL,)),
-    Rule("gpu-max-nodes", "GPU pools stay within the environment's node and GPU caps.", "high", "mandatory",
-         max_nodes, types=(AGENT_POOL,),
-         settings={"maxNodesPerPool": {"type": "integer", "minimum": 1},
-                   "maxGpusPerPool": {"type": "integer", "minimum": 1}}),
-    Rule("gpu-mig-supported", "MIG profiles only on VM sizes whose GPUs support MIG.", "high", "mandatory",
-         mig_supported, types=(AGENT_POOL,)),
-    Rule("gpu-spot-allowed", "Spot GPU pools only where the environment allows them.", "medium", "mandatory",
-         spot_allowed, types=(AGENT_POOL,), settings={"allowSpot": {"type": "boolean"}}),
-    Rule("gpu-single-advertiser", "Each GPU node has exactly one GPU advertiser (DRA driver or device plugin).",
-         "high", "mandatory", single_advertiser, scope="stack"),
+    Rule(
+        "gpu-sku-allowed",
+        "GPU pools use VM sizes allowed in this environment.",
+        "high",
+        "mandatory",
+        sku_allowed,
+        types=(AGENT_POOL,),
+        settings={"allowedVmSizes": {"type": "array", "items": {"type": "string"}}},
+    ),
+    Rule(
+        "gpu-taint",
+        "GPU pools carry the vendor GPU taint (nvidia.com/gpu or amd.com/gpu, NoSchedule).",
+        "high",
+        "mandatory",
+        gpu_taint,
+        types=(AGENT_POOL,),
+    ),
+    Rule(
+        "gpu-autoscaling",
+        "GPU pools autoscale with an explicit maxCount.",
+        "medium",
+        "mandatory",
+        autoscaling,
+        types=(AGENT_POOL,),
+    ),
+    Rule(
+        "gpu-max-nodes",
+        "GPU pools stay within the environment's node and GPU caps.",
+        "high",
+        "mandatory",
+        max_nodes,
+        types=(AGENT_POOL,),
+        settings={
+            "maxNodesPerPool": {"type": "integer", "minimum": 1},
+            "maxGpusPerPool": {"type": "integer", "minimum": 1},
+        },
+    ),
+    Rule(
+        "gpu-mig-supported",
+        "MIG profiles only on VM sizes whose GPUs support MIG.",
+        "high",
+        "mandatory",
+        mig_supported,
+        types=(AGENT_POOL,),
+    ),
+    Rule(
+        "gpu-spot-allowed",
+        "Spot GPU pools only where the environment allows them.",
+        "medium",
+        "mandatory",
+        spot_allowed,
+        types=(AGENT_POOL,),
+        settings={"allowSpot": {"type": "boolean"}},
+    ),
+    Rule(
+        "gpu-single-advertiser",
+        "Each GPU node has exactly one GPU advertiser (DRA driver or device plugin).",
+        "high",
+        "mandatory",
+        single_advertiser,
+        scope="stack",
+    ),
 ]

@@ -69,8 +69,11 @@ def dra_version(stack: StackView, ctx: RuleContext) -> Iterator[Finding]:
     need = int(ctx.setting("minKubernetesMinor", DRA_MIN_MINOR))
     users: dict[str, list[Resource]] = {}
     for r in stack.resources:
-        dra_pool = is_gpu_pool(r) and isinstance(r.get("nodeLabels", {}), Mapping) and \
-            r.get("nodeLabels", {}).get(LABEL_ALLOCATION) == "dra"
+        dra_pool = (
+            is_gpu_pool(r)
+            and isinstance(r.get("nodeLabels", {}), Mapping)
+            and r.get("nodeLabels", {}).get(LABEL_ALLOCATION) == "dra"
+        )
         if _is_dra_object(r) or dra_pool:
             cluster = stack.cluster_of(r)
             for c in [cluster] if cluster else stack.clusters:
@@ -80,55 +83,86 @@ def dra_version(stack: StackView, ctx: RuleContext) -> Iterator[Finding]:
                 if version is UNKNOWN:
                     yield Finding(unknown(r, "orchestratorVersion", f">= 1.{need}").message, r.urn, True)
                 elif version is not UNSET and (minor(version) or 0) < need:
-                    yield Finding(problem(r, "orchestratorVersion", version, f">= 1.{need} (DRA is GA in 1.34)",
-                                          "upgrade the slot through the other colour").message, r.urn)
+                    yield Finding(
+                        problem(
+                            r,
+                            "orchestratorVersion",
+                            version,
+                            f">= 1.{need} (DRA is GA in 1.34)",
+                            "upgrade the slot through the other colour",
+                        ).message,
+                        r.urn,
+                    )
     for cluster_urn, objects in users.items():
         cluster = stack.by_urn[cluster_urn]
         version = cluster.get("kubernetesVersion")
         names = ", ".join(sorted({o.name for o in objects})[:4])
         if version is UNKNOWN:
-            yield Finding(unknown(cluster, "kubernetesVersion", f">= 1.{need} (DRA objects: {names})").message,
-                          cluster.urn, True)
+            yield Finding(
+                unknown(cluster, "kubernetesVersion", f">= 1.{need} (DRA objects: {names})").message, cluster.urn, True
+            )
         elif (minor(version) or 0) < need:
-            yield Finding(problem(cluster, "kubernetesVersion", version,
-                                  f">= 1.{need} because DRA is used ({names})",
-                                  f'set kubernetesVersion: "1.{need}" or turn features.dra off').message, cluster.urn)
+            yield Finding(
+                problem(
+                    cluster,
+                    "kubernetesVersion",
+                    version,
+                    f">= 1.{need} because DRA is used ({names})",
+                    f'set kubernetesVersion: "1.{need}" or turn features.dra off',
+                ).message,
+                cluster.urn,
+            )
 
 
 def monitoring_workspace(stack: StackView, _: RuleContext) -> Iterator[Finding]:
     if stack.clusters and not stack.of_type(MONITOR_WORKSPACE):
-        yield Finding(f"stack: no {MONITOR_WORKSPACE} (Azure Monitor workspace for managed Prometheus); expected "
-                      "one per stack. Fix: enable the observability component (monitoring) in the stack file",
-                      stack.clusters[0].urn)
+        yield Finding(
+            f"stack: no {MONITOR_WORKSPACE} (Azure Monitor workspace for managed Prometheus); expected "
+            "one per stack. Fix: enable the observability component (monitoring) in the stack file",
+            stack.clusters[0].urn,
+        )
 
 
 def cluster_metrics(r: Resource, _: RuleContext) -> Iterator[Finding]:
-    yield from expect(r, "azureMonitorProfile.metrics.enabled", is_true, "true (managed Prometheus metrics)",
-                      "keep features.monitoring: true so the observability component sets azureMonitorProfile",
-                      default_note="off")
+    yield from expect(
+        r,
+        "azureMonitorProfile.metrics.enabled",
+        is_true,
+        "true (managed Prometheus metrics)",
+        "keep features.monitoring: true so the observability component sets azureMonitorProfile",
+        default_note="off",
+    )
 
 
 def dcr_association(stack: StackView, _: RuleContext) -> Iterator[Finding]:
     associations = stack.of_type(DCR_ASSOCIATION)
     for cluster in stack.clusters:
         if not any(stack.depends_on(a, cluster) for a in associations):
-            yield Finding(f"{cluster.label}: no {DCR_ASSOCIATION} scoped to it; expected a data collection rule "
-                          "association (Prometheus metrics to the Azure Monitor workspace). Fix: keep "
-                          "features.monitoring: true", cluster.urn)
+            yield Finding(
+                f"{cluster.label}: no {DCR_ASSOCIATION} scoped to it; expected a data collection rule "
+                "association (Prometheus metrics to the Azure Monitor workspace). Fix: keep "
+                "features.monitoring: true",
+                cluster.urn,
+            )
 
 
 def fleet_membership(stack: StackView, _: RuleContext) -> Iterator[Finding]:
     members = stack.of_type(FLEET_MEMBER)
     for cluster in stack.clusters:
         if not any(stack.depends_on(m, cluster) for m in members):
-            yield Finding(f"{cluster.label}: no {FLEET_MEMBER} for it; expected Fleet membership (staged upgrades). "
-                          "Fix: configure the root fleet key and keep features.fleet: true", cluster.urn)
+            yield Finding(
+                f"{cluster.label}: no {FLEET_MEMBER} for it; expected Fleet membership (staged upgrades). "
+                "Fix: configure the root fleet key and keep features.fleet: true",
+                cluster.urn,
+            )
 
 
 def protected(r: Resource, _: RuleContext) -> Iterator[Finding]:
     if not r.protect:
-        yield Finding(f"{r.label}: option protect is false; expected true for clusters and stateful resources. "
-                      "Fix: set ai-platform:protect: true in the stack file")
+        yield Finding(
+            f"{r.label}: option protect is false; expected true for clusters and stateful resources. "
+            "Fix: set ai-platform:protect: true in the stack file"
+        )
 
 
 def required_tags(r: Resource, _: RuleContext) -> Iterator[Finding]:
@@ -147,8 +181,13 @@ def required_tags(r: Resource, _: RuleContext) -> Iterator[Finding]:
     if unknown_tags:
         yield unknown(r, f"tags.{unknown_tags[0]}", expected)
     elif missing:
-        yield problem(r, "tags", dict(tags) if tags else UNSET, f"{expected}; missing {', '.join(missing)}",
-                      "pass the component the stack's base tags (owner, costCenter, environment)")
+        yield problem(
+            r,
+            "tags",
+            dict(tags) if tags else UNSET,
+            f"{expected}; missing {', '.join(missing)}",
+            "pass the component the stack's base tags (owner, costCenter, environment)",
+        )
 
 
 def tags_environment(r: Resource, ctx: RuleContext) -> Iterator[Finding]:
@@ -160,8 +199,13 @@ def tags_environment(r: Resource, ctx: RuleContext) -> Iterator[Finding]:
     if value is None:
         yield unknown(r, "tags.environment", repr(environment))
     elif value != environment:
-        yield problem(r, "tags.environment", value, f"{environment!r} (the stack's environment)",
-                      "tag resources with the stack's ai-platform:environment")
+        yield problem(
+            r,
+            "tags.environment",
+            value,
+            f"{environment!r} (the stack's environment)",
+            "tag resources with the stack's ai-platform:environment",
+        )
 
 
 def _gpu_cost(cost: Mapping[str, Any]) -> tuple[float, float, list[str]]:
@@ -181,8 +225,10 @@ def stack_cost(stack: StackView) -> Mapping[str, Any]:
     """The plan's ``cost`` section, or (under the CLI, no plan) the same estimate from the resources."""
     if stack.cost and stack.cost.get("items"):
         return stack.cost
-    return estimate_cost({"urn": r.urn, "type": r.type, "name": r.name, "inputs": r.inputs,
-                          "dependencies": list(r.dependencies)} for r in stack.resources)
+    return estimate_cost(
+        {"urn": r.urn, "type": r.type, "name": r.name, "inputs": r.inputs, "dependencies": list(r.dependencies)}
+        for r in stack.resources
+    )
 
 
 def budget(stack: StackView, ctx: RuleContext) -> Iterator[Finding]:
@@ -194,14 +240,20 @@ def budget(stack: StackView, ctx: RuleContext) -> Iterator[Finding]:
     spent = peak if basis == "max" else baseline
     anchor = stack.clusters[0].urn if stack.clusters else None
     if unpriced:
-        yield Finding(f"stack: GPU sizes without a price ({', '.join(sorted(set(unpriced)))}); the budget of "
-                      f"{float(limit):,.0f} USD/month cannot be checked for them", anchor, True)
+        yield Finding(
+            f"stack: GPU sizes without a price ({', '.join(sorted(set(unpriced)))}); the budget of "
+            f"{float(limit):,.0f} USD/month cannot be checked for them",
+            anchor,
+            True,
+        )
     if spent > float(limit):
         what = "every GPU pool at maxCount" if basis == "max" else "every GPU pool at minCount"
-        yield Finding(f"stack: estimated GPU cost is {spent:,.0f} USD/month ({what}; baseline {baseline:,.0f}, "
-                      f"peak {peak:,.0f}); expected <= budgetMonthlyUsd {float(limit):,.0f}. Fix: lower maxCount or "
-                      "pick smaller sizes, or raise ai-platform:policy.budgetMonthlyUsd with the budget owner",
-                      anchor)
+        yield Finding(
+            f"stack: estimated GPU cost is {spent:,.0f} USD/month ({what}; baseline {baseline:,.0f}, "
+            f"peak {peak:,.0f}); expected <= budgetMonthlyUsd {float(limit):,.0f}. Fix: lower maxCount or "
+            "pick smaller sizes, or raise ai-platform:policy.budgetMonthlyUsd with the budget owner",
+            anchor,
+        )
 
 
 def make_waiver_rule(known_rules: list[str]) -> Rule:
@@ -212,43 +264,113 @@ def make_waiver_rule(known_rules: list[str]) -> Rule:
             try:
                 waiver = Waiver.parse(raw)
             except (TypeError, ValueError):
-                yield Finding(f"{where}: expires is {raw.get('expires')!r}; expected an ISO date (YYYY-MM-DD). "
-                              "Fix: correct ai-platform:policy.waivers")
+                yield Finding(
+                    f"{where}: expires is {raw.get('expires')!r}; expected an ISO date (YYYY-MM-DD). "
+                    "Fix: correct ai-platform:policy.waivers"
+                )
                 continue
             if waiver.rule not in known_rules:
-                yield Finding(f"{where}: rule is {waiver.rule!r}; expected a rule id of the pack. Fix: use one of "
-                              "the ids in README 'Policy'")
+                yield Finding(
+                    f"{where}: rule is {waiver.rule!r}; expected a rule id of the pack. Fix: use one of "
+                    "the ids in README 'Policy'"
+                )
             if not waiver.reason.strip():
                 yield Finding(f"{where}: reason is empty; expected why the rule is waived. Fix: add a reason")
             if waiver.expires < today:
                 target = next((r.urn for r in stack.resources if waiver.matches(r, r.urn)), None)
-                yield Finding(f"{where}: expired on {waiver.expires.isoformat()}; expected a waiver that has not "
-                              f"expired, so {waiver.rule} applies again. Fix: fix the resource, or renew the waiver "
-                              "with a new expires date and reason", target)
+                yield Finding(
+                    f"{where}: expired on {waiver.expires.isoformat()}; expected a waiver that has not "
+                    f"expired, so {waiver.rule} applies again. Fix: fix the resource, or renew the waiver "
+                    "with a new expires date and reason",
+                    target,
+                )
 
-    return Rule("waiver-valid", "Waivers name a rule of the pack and a reason, and have not expired.", "high",
-                "mandatory", waivers_valid, scope="stack",
-                settings={"allWaivers": {"type": "array", "items": {"type": "object"}}})
+    return Rule(
+        "waiver-valid",
+        "Waivers name a rule of the pack and a reason, and have not expired.",
+        "high",
+        "mandatory",
+        waivers_valid,
+        scope="stack",
+        settings={"allWaivers": {"type": "array", "items": {"type": "object"}}},
+    )
 
 
 RULES: list[Rule] = [
-    Rule("dra-kubernetes-version", "DRA objects and DRA GPU pools need Kubernetes >= 1.34.", "high", "mandatory",
-         dra_version, scope="stack", settings={"minKubernetesMinor": {"type": "integer"}}),
-    Rule("monitoring-workspace", "The stack has an Azure Monitor workspace (managed Prometheus).", "medium",
-         "advisory", monitoring_workspace, scope="stack"),
-    Rule("monitoring-cluster-metrics", "Clusters send metrics to managed Prometheus "
-         "(azureMonitorProfile.metrics.enabled).", "medium", "advisory", cluster_metrics, types=(CLUSTER,)),
-    Rule("monitoring-dcr-association", "Every cluster has a data collection rule association.", "medium",
-         "advisory", dcr_association, scope="stack"),
-    Rule("fleet-membership", "Every cluster is a member of a Fleet (staged upgrades).", "medium", "advisory",
-         fleet_membership, scope="stack"),
-    Rule("protect-stateful", "Clusters and stateful resources have the protect option.", "high", "advisory",
-         protected, types=STATEFUL_TYPES),
-    Rule("required-tags", "Azure resources carry the environment, owner and cost-center tags.", "medium",
-         "mandatory", required_tags),
-    Rule("tags-environment-match", "The environment tag equals the stack's environment.", "low", "mandatory",
-         tags_environment, settings={"environment": {"type": "string"}}),
-    Rule("gpu-budget", "The estimated monthly GPU cost stays within the stack's budget.", "high", "mandatory",
-         budget, scope="stack", settings={"budgetMonthlyUsd": {"type": "number", "minimum": 0},
-                                          "basis": {"type": "string", "enum": ["max", "baseline"]}}),
+    Rule(
+        "dra-kubernetes-version",
+        "DRA objects and DRA GPU pools need Kubernetes >= 1.34.",
+        "high",
+        "mandatory",
+        dra_version,
+        scope="stack",
+        settings={"minKubernetesMinor": {"type": "integer"}},
+    ),
+    Rule(
+        "monitoring-workspace",
+        "The stack has an Azure Monitor workspace (managed Prometheus).",
+        "medium",
+        "advisory",
+        monitoring_workspace,
+        scope="stack",
+    ),
+    Rule(
+        "monitoring-cluster-metrics",
+        "Clusters send metrics to managed Prometheus (azureMonitorProfile.metrics.enabled).",
+        "medium",
+        "advisory",
+        cluster_metrics,
+        types=(CLUSTER,),
+    ),
+    Rule(
+        "monitoring-dcr-association",
+        "Every cluster has a data collection rule association.",
+        "medium",
+        "advisory",
+        dcr_association,
+        scope="stack",
+    ),
+    Rule(
+        "fleet-membership",
+        "Every cluster is a member of a Fleet (staged upgrades).",
+        "medium",
+        "advisory",
+        fleet_membership,
+        scope="stack",
+    ),
+    Rule(
+        "protect-stateful",
+        "Clusters and stateful resources have the protect option.",
+        "high",
+        "advisory",
+        protected,
+        types=STATEFUL_TYPES,
+    ),
+    Rule(
+        "required-tags",
+        "Azure resources carry the environment, owner and cost-center tags.",
+        "medium",
+        "mandatory",
+        required_tags,
+    ),
+    Rule(
+        "tags-environment-match",
+        "The environment tag equals the stack's environment.",
+        "low",
+        "mandatory",
+        tags_environment,
+        settings={"environment": {"type": "string"}},
+    ),
+    Rule(
+        "gpu-budget",
+        "The estimated monthly GPU cost stays within the stack's budget.",
+        "high",
+        "mandatory",
+        budget,
+        scope="stack",
+        settings={
+            "budgetMonthlyUsd": {"type": "number", "minimum": 0},
+            "basis": {"type": "string", "enum": ["max", "baseline"]},
+        },
+    ),
 ]
