@@ -1,6 +1,10 @@
-"""Command line: ``python -m stacks plan STACK [--config-file FILE] [--json FILE]``, ``python -m stacks fit STACK``.
+"""The offline tools: ``python -m stacks plan|fit|check|policy-config``.
 
-Exit codes: 0 the plan is clean, 1 a mandatory policy fails, 2 configuration error (message on stderr).
+plan STACK [--config-file FILE] [--json FILE]: run the program under mocks and summarize it.
+fit STACK: the model-serving fit table. check PLAN.json: the policy pack on a plan file.
+policy-config STACK: the ``--policy-pack-config`` JSON for ``pulumi preview --policy-pack policies``.
+
+Exit codes: 0 clean, 1 a mandatory policy fails, 2 configuration error or not a plan (message on stderr).
 """
 
 from __future__ import annotations
@@ -14,11 +18,13 @@ from components._common import ConfigError
 from policies import cli as policies_cli
 from stacks.config import load_config
 from stacks.plan import read_stack_file, run_plan
-from stacks.summary import render_summary
+from stacks.summary import render_summary, serving_summary_lines
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stacks", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m stacks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     plan = commands.add_parser("plan", help="run the program offline and show what `pulumi up` would create")
     plan.add_argument("stack")
@@ -52,8 +58,6 @@ def main(argv: list[str] | None = None) -> int:
         mandatory = [v for v in result.policy_violations if v.get("enforcement") == "mandatory"]
         return 1 if mandatory else 0
     if args.command == "fit":
-        from stacks.summary import serving_summary_lines  # noqa: PLC0415 - only this subcommand needs it
-
         try:
             stack_file = read_stack_file(args.stack, args.config_file)
             cfg = load_config(stack_file.config_map, stack_file.source)
