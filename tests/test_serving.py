@@ -10,8 +10,9 @@ import pytest
 
 from components._common import ConfigError
 from components.serving import analyse, catalog, estimate, manifests
+from stacks.__main__ import main
 from stacks.config import load_config
-from stacks.plan import read_stack_file
+from stacks.plan import ROOT, read_stack_file
 from tests.k8s_schema import k8s_objects, validate_strict
 
 GIB = 1024**3
@@ -271,3 +272,18 @@ def test_models_depend_on_team_namespace(plans: dict[str, Any]) -> None:
     dep = next(r for r in document["resources"] if r["name"] == "weu1-models-assistant-deployment")
     assert any(d.endswith("::weu1-dra-ns-apps") for d in dep["dependencies"])
     assert copy.deepcopy(dep["inputs"])["metadata"]["namespace"] == "apps"
+
+
+def test_fit_command_prints_the_table_and_refuses_bad_config(tmp_path, capsys) -> None:
+    assert main(["fit", "dev"]) == 0
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if "pool/profile" in line)
+    assert header.split()[:4] == ["model", "team", "precision", "GPUs"]
+    assert "headroom" in header
+    assert "USD/month" in header
+    assert any(line.split()[:1] == ["assistant"] and "weu1/t4/t4" in line for line in out.splitlines())
+    bad = tmp_path / "Pulumi.bad.yaml"
+    bad.write_text((ROOT / "Pulumi.dev.yaml").read_text().replace("concurrency: 3", "concurrency: 300"))
+    assert main(["fit", "bad", "--config-file", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "ai-platform:models.research-3b" in err
