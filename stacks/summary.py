@@ -87,8 +87,9 @@ def serving_summary_lines(cfg: Any, cost: dict[str, Any] | None = None) -> list[
     lines = ["Model serving (fit per GPU: weights/TP x 1.02 + 2.3 GiB + KV cache/TP)", *fit_table(serving)]
     if cost is not None:
         lines.append(
-            f"  Stack cost: {cost['monthlyUsd']:,.0f} USD/month baseline (pools at minCount), "
-            f"{cost['maxMonthlyUsd']:,.0f} at maxCount; models {cost.get('modelsMonthlyUsd', 0):,.0f}"
+            f"  Stack cost: {cost['expectedMonthlyUsd']:,.0f} USD/month with the models running "
+            f"(baseline {cost['monthlyUsd']:,.0f} at minCount, {cost['maxMonthlyUsd']:,.0f} at maxCount; "
+            f"of which models {cost.get('modelsMonthlyUsd', 0):,.0f})"
         )
         if cost.get("unpriced"):
             lines.append(f"  Unpriced VM sizes: {', '.join(cost['unpriced'])} (add them under pricing.vmSizes)")

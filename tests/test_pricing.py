@@ -116,3 +116,19 @@ def test_plan_cost_has_pools_and_model_lines(plan_documents: dict[str, dict[str,
     assert line["monthlyUsd"] == pytest.approx(10190.8)
     assert cost["prices"]["asOf"]
     assert cost["prices"]["source"].startswith("Azure Retail Prices API")
+
+
+def test_expected_cost_runs_the_pools_the_models_need(plan_documents) -> None:
+    cost = plan_documents["dev"]["cost"]
+    pools = {i["pool"]: i for i in cost["items"] if i["kind"] == "nodePool"}
+    # dev: both GPU pools scale from 0; research-3b (2 MIG slices) needs one A100 node, assistant one T4 node.
+    assert (pools["a100blue"]["minCount"], pools["a100blue"]["expectedNodes"]) == (0, 1)
+    assert (pools["t4blue"]["minCount"], pools["t4blue"]["expectedNodes"]) == (0, 1)
+    assert pools["system"]["expectedNodes"] == pools["system"]["minCount"] == 2
+    a100 = pools["a100blue"]
+    assert a100["expectedMonthlyUsd"] == round(a100["hourlyUsd"] * 1 * 730, 2)
+    assert cost["expectedMonthlyUsd"] == round(sum(i["expectedMonthlyUsd"] for i in cost["items"]), 2)
+    assert cost["monthlyUsd"] < cost["modelsMonthlyUsd"] <= cost["expectedMonthlyUsd"] <= cost["maxMonthlyUsd"]
+    for document in plan_documents.values():
+        total = document["cost"]
+        assert total["monthlyUsd"] <= total["expectedMonthlyUsd"] <= total["maxMonthlyUsd"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from components.gpu_pools import pool_name
 from components.pricing import estimate_cost, price_table
 from components.serving.fit import Fit, ServingPlan, analyse, estimate
 from components.serving.spec import VLLM_IMAGE, ModelDeploymentSpec, catalog
@@ -32,10 +33,30 @@ __all__ = [
 
 
 def stack_cost(cfg: Any, resources: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """The plan's ``cost``: node pools and tiers from the plan resources plus one line per model deployment."""
+    """The plan's ``cost``: node pools and tiers from the plan resources plus one line per model deployment.
+
+    ``expectedMonthlyUsd`` runs every pool at the larger of its ``minCount`` and the nodes its model
+    deployments need (the autoscaler adds those nodes as soon as the models are deployed), so the stack total
+    never reads less than the models it runs; ``monthlyUsd`` (every pool at ``minCount``) and
+    ``maxMonthlyUsd`` (every pool at ``maxCount``) bound it.
+    """
     table = price_table(getattr(cfg, "pricing", None))
     cost = estimate_cost(resources, table)
     serving, _ = analyse(cfg, table)
+    needed: dict[tuple[str, str], int] = {}
+    for placement in serving.placements:
+        group = cfg.clusters[placement.cluster].gpu_pools[placement.pool_group]
+        key = (f"{placement.cluster}-aks", pool_name(placement.pool_group, group.active))
+        needed[key] = needed.get(key, 0) + placement.nodes
+    for item in cost["items"]:
+        nodes = item.get("minCount", 0)
+        if item["kind"] == "nodePool":
+            nodes = min(max(nodes, needed.get((item["cluster"], item["pool"]), 0)), item["maxCount"])
+            item["expectedNodes"] = nodes
+            item["expectedMonthlyUsd"] = round((item["hourlyUsd"] or 0.0) * nodes * table.hours_per_month, 2)
+        else:
+            item["expectedMonthlyUsd"] = item["baselineMonthlyUsd"]
+    cost["expectedMonthlyUsd"] = round(sum(i["expectedMonthlyUsd"] for i in cost["items"]), 2)
     cost["models"] = serving.cost_lines()
     cost["modelsMonthlyUsd"] = round(sum(line["monthlyUsd"] or 0.0 for line in cost["models"]), 2)
     cost["serving"] = serving.to_json()
