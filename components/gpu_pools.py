@@ -345,10 +345,12 @@ def _agent_pool(
         },
         opts=pulumi.ResourceOptions.merge(
             opts,
+            # No delete_before_replace: a change that would replace a slot in place (VM size, MIG profile, ...)
+            # then fails on the existing pool name instead of deleting a pool that may be serving. Such
+            # changes go through the other colour (see the blue-green runbook).
             pulumi.ResourceOptions(
                 ignore_changes=["count"],
                 custom_timeouts=pulumi.CustomTimeouts(create="60m", update="90m", delete="60m"),
-                delete_before_replace=True,
             ),
         ),
     )
