@@ -14,8 +14,11 @@ Per cluster (``features.dra: true``) this builds:
   on the class is enough) and GPU + RDMA NIC on one PCIe root; AMD Instinct pools get classes on the AMD
   driver (``gpu.amd.com``) instead;
 - per team (``teams``): a namespace, the claim templates (time-shared profiles: shared ResourceClaims)
-  the team may use, and a ResourceQuota on ``<class>.deviceclass.resource.k8s.io/devices`` that also
-  closes every other GPU class of the cluster to the team.
+  the team may use, a ResourceQuota on ``<class>.deviceclass.resource.k8s.io/devices`` that also
+  closes every other GPU class of the cluster to the team, and (``networkIsolation``, default on) a
+  NetworkPolicy that admits ingress only from the namespace itself, the namespaces in
+  ``allowIngressFrom`` and the managed Prometheus collector. Egress stays open: model servers download
+  weights from Hugging Face (and other hubs) at start, through addresses no policy can pin.
 
 AMD's DRA driver (ROCm ``k8s-gpu-dra-driver``) publishes no Helm repository that can be pinned here: it
 is installed from its release chart (README, "GPU allocation"); the blueprint's AMD classes select its
@@ -68,6 +71,13 @@ NVIDIA_DRA_NAMESPACE = "nvidia-dra-driver-gpu"
 DEVICE_PLUGIN_NAMESPACE = "nvidia-device-plugin"
 MTLS_LABEL = "io.cilium/mtls-enabled"
 TEAM_LABEL = f"{LABEL_PREFIX}/team"
+MODEL_LABEL = f"{LABEL_PREFIX}/model"
+"""Carried by the blueprint's model-server pods (components/serving/workload.py)."""
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+"""Set by Kubernetes itself on every namespace (immutable): what a namespaceSelector can safely match."""
+DEFAULT_NETWORK_POLICY = "default-deny-ingress-from-other-namespaces"
+METRICS_COLLECTOR = ("kube-system", {"rsName": "ama-metrics"})
+"""The managed Prometheus collector's replica (it runs the custom PodMonitor/ServiceMonitor scrape jobs)."""
 RESERVED_NAMESPACES = frozenset(
     {
         "default",
@@ -81,6 +91,8 @@ RESERVED_NAMESPACES = frozenset(
     }
 )
 DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+NAMESPACE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+"""Any namespace name (RFC 1123 label); team keys use the stricter :data:`DNS_LABEL`."""
 PROFILE_KEY = r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$"
 
 GPU_MODELS: dict[str, GpuModel] = {sku.gpu.name: sku.gpu for sku in GPU_SKUS.values()}
@@ -224,6 +236,37 @@ class TeamSpec(Spec):
     """Profile key -> the most devices of that profile's class the team may hold at once (ResourceQuota)."""
     mtls: bool = False
     """Label the namespace ``io.cilium/mtls-enabled: "true"`` (sidecar-free mTLS opt-in)."""
+    network_isolation: bool = True
+    """Ingress only from the namespace itself, ``allowIngressFrom`` and the metrics collector; false opens it."""
+    allow_ingress_from: list[str] = Field(default_factory=list)
+    """Other namespaces (names) whose pods may reach this team's pods, e.g. an ingress controller's."""
+
+    @model_validator(mode="after")
+    def _check(self) -> TeamSpec:
+        issues: list[Issue] = []
+        for i, namespace in enumerate(self.allow_ingress_from):
+            if not NAMESPACE_NAME.match(namespace):
+                issues.append(
+                    Issue(
+                        ("allowIngressFrom", i),
+                        "is not a namespace name (DNS label)",
+                        namespace,
+                        NAMESPACE_NAME.pattern,
+                        "use the namespace's name, e.g. app-routing-system",
+                    )
+                )
+        if self.allow_ingress_from and not self.network_isolation:
+            issues.append(
+                Issue(
+                    ("allowIngressFrom",),
+                    "only applies with networkIsolation true (without it every namespace may connect)",
+                    self.allow_ingress_from,
+                    "unset",
+                    "remove allowIngressFrom or set networkIsolation: true",
+                )
+            )
+        raise_issues(issues)
+        return self
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -619,6 +662,51 @@ def namespace_object(team: str, spec: TeamSpec) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": team, "labels": labels}}
 
 
+def http_policies(cluster: ClusterSpec) -> bool:
+    """Whether the cluster enforces L7 (HTTP) Cilium policies (ACNS security with ``policies: L7``)."""
+    networking = cluster.advanced_networking
+    return networking.security and networking.policies == "L7"
+
+
+def ingress_sources(team: str, spec: TeamSpec) -> list[str]:
+    """Namespaces whose pods may reach the team's pods: its own, then ``allowIngressFrom``."""
+    return [team, *sorted(set(spec.allow_ingress_from) - {team})]
+
+
+def network_policy(team: str, spec: TeamSpec, exclude_model_servers: bool = False) -> dict[str, Any]:
+    """Ingress only from the namespace itself, ``allowIngressFrom`` and the metrics collector's pods.
+
+    On clusters with L7 policies the model servers are left to their own CiliumNetworkPolicy (method and
+    path rules on the API port): Cilium adds up allow rules, so a port-wide allow here would void them.
+    """
+    peers: list[dict[str, Any]] = [{"podSelector": {}}]
+    others = ingress_sources(team, spec)[1:]
+    if others:
+        peers.append(
+            {
+                "namespaceSelector": {
+                    "matchExpressions": [{"key": NAMESPACE_NAME_LABEL, "operator": "In", "values": others}]
+                }
+            }
+        )
+    collector_ns, collector_labels = METRICS_COLLECTOR
+    peers.append(
+        {
+            "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: collector_ns}},
+            "podSelector": {"matchLabels": dict(collector_labels)},
+        }
+    )
+    selector: dict[str, Any] = {}
+    if exclude_model_servers:
+        selector = {"matchExpressions": [{"key": MODEL_LABEL, "operator": "DoesNotExist"}]}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": DEFAULT_NETWORK_POLICY, "namespace": team, "labels": {TEAM_LABEL: team}},
+        "spec": {"podSelector": selector, "policyTypes": ["Ingress"], "ingress": [{"from": peers}]},
+    }
+
+
 def _node_affinity(allocation_label: str) -> dict[str, Any]:
     return {
         "nodeAffinity": {
@@ -698,6 +786,9 @@ class GpuDra(pulumi.ComponentResource):
     device_classes: dict[str, k8s.resource.v1.DeviceClass]
     namespaces: dict[str, k8s.core.v1.Namespace]
     claim_templates: dict[str, list[str]]
+    network_policies: dict[str, k8s.networking.v1.NetworkPolicy]
+    model_ingress: dict[str, list[str]]
+    """Team -> namespaces that may call its model servers, for teams whose models need an L7 policy."""
 
     def __init__(self, name: str, args: GpuDraArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TYPE_PREFIX}:GpuDra", name, None, opts)
@@ -712,6 +803,9 @@ class GpuDra(pulumi.ComponentResource):
         self.device_classes = {}
         self.namespaces = {}
         self.claim_templates = {}
+        self.network_policies = {}
+        self.model_ingress = {}
+        l7 = http_policies(handle.spec)
 
         nvidia_dra = [s for s in dra_slots if s.sku.gpu.vendor == "nvidia"]
         if nvidia_dra:
@@ -758,6 +852,16 @@ class GpuDra(pulumi.ComponentResource):
             ns_obj = namespace_object(team, spec)
             namespace = k8s.core.v1.Namespace(f"{name}-ns-{team}", metadata=ns_obj["metadata"], opts=child)
             self.namespaces[team] = namespace
+            if spec.network_isolation:
+                if l7:
+                    self.model_ingress[team] = ingress_sources(team, spec)
+                policy = network_policy(team, spec, exclude_model_servers=l7)
+                self.network_policies[team] = k8s.networking.v1.NetworkPolicy(
+                    f"{name}-{team}-networkpolicy",
+                    metadata=policy["metadata"],
+                    spec=policy["spec"],
+                    opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[namespace]),
+                )
             in_ns = pulumi.ResourceOptions(
                 parent=self,
                 provider=provider,
@@ -849,7 +953,12 @@ def dra_summary_lines(cfg: Any) -> list[str]:
                     parts.append(f"{name} ({quota} shared claims x {profile.replicas} pods)")
                 else:
                     parts.append(f"{name} (template, quota {quota})")
-            lines.append(f"    team {team}{' [mtls]' if spec.mtls else ''}: " + (", ".join(parts) or "no GPU profiles"))
+            flags = " [mtls]" if spec.mtls else ""
+            if not spec.network_isolation:
+                flags += " [no network isolation]"
+            elif spec.allow_ingress_from:
+                flags += f" [ingress also from {', '.join(sorted(spec.allow_ingress_from))}]"
+            lines.append(f"    team {team}{flags}: " + (", ".join(parts) or "no GPU profiles"))
     if not any_cluster:
         lines.append("  (no cluster with features.dra)")
     return lines

@@ -86,7 +86,12 @@ def build_platform(cfg: PlatformConfig) -> Platform:
                         fits=fits,
                         provider=handle.provider,
                         namespaces=dict(dra.namespaces),
-                        depends_on=list(dra.device_classes.values()) + list(dra.releases.values()),
+                        http_policy_sources=dict(dra.model_ingress),
+                        depends_on=[
+                            *dra.device_classes.values(),
+                            *dra.releases.values(),
+                            *dra.network_policies.values(),
+                        ],
                     ),
                 )
                 platform.outputs[f"{key}ModelEndpoints"] = models.services

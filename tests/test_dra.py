@@ -109,6 +109,18 @@ def test_base_config_is_valid() -> None:
         (["teams", "ops"], {"clusters": ["zz"]}, "ai-platform:teams.ops.clusters.0", "names no cluster"),
         (
             ["teams", "ops"],
+            {"allowIngressFrom": ["apps", "Ingress_NGINX"]},
+            "ai-platform:teams.ops.allowIngressFrom.1",
+            "is not a namespace name",
+        ),
+        (
+            ["teams", "ops"],
+            {"networkIsolation": False, "allowIngressFrom": ["apps"]},
+            "ai-platform:teams.ops.allowIngressFrom",
+            "only applies with networkIsolation true",
+        ),
+        (
+            ["teams", "ops"],
             {"profiles": {"a100-1g": 0}},
             "ai-platform:teams.ops.profiles.a100-1g",
             "greater than or equal to 1",
@@ -309,7 +321,7 @@ def test_every_kubernetes_object_of_every_stack_validates_strictly(
     for stack, document in plan_documents.items():
         objects = k8s_objects(document)
         kinds = {o["kind"] for o in objects}
-        assert {"Namespace", "DeviceClass", "ResourceClaimTemplate", "ResourceQuota"} <= kinds, stack
+        assert {"Namespace", "DeviceClass", "ResourceClaimTemplate", "ResourceQuota", "NetworkPolicy"} <= kinds, stack
         versions = {spec.kubernetes_version for spec in plans[stack].config.clusters.values()}
         for obj in objects:
             for version in versions:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from components.dra import TeamSpec, network_policy
 from policies.engine import Resource, Violation, evaluate
 from policies.pack_config import check_config, environment_config, pack_config
 from policies.rules import RULES, RULES_BY_ID
@@ -210,6 +211,7 @@ def test_every_rule_is_exercised_by_a_test() -> None:
         "fleet-membership",
         "gpu-budget",
         "waiver-valid",
+        "team-network-isolation",
     }
     assert {c[0] for c in CASES} | special == set(RULES_BY_ID)
 
@@ -451,3 +453,77 @@ def test_pack_config_carries_budget_waivers_and_environment() -> None:
     assert config["aks-paid-tier"]["waivers"] == [{k: v for k, v in waiver("2026-12-31").items() if k != "rule"}]
     assert config["waiver-valid"]["allWaivers"] == [waiver("2026-12-31")]
     assert check_config(config) == []
+
+
+K8S = "urn:pulumi:prod::ai-platform::aiplatform:index:AksCluster$pulumi:providers:kubernetes::"
+
+
+def team_namespace(
+    policy: dict[str, Any] | None, team: str = "research", provider: str = "weu1-k8s", policy_provider: str = ""
+) -> list[Resource]:
+    """A team Namespace on a cluster (by its Kubernetes provider) and, unless None, a NetworkPolicy in it."""
+    namespace = Resource(
+        f"urn:pulumi:prod::ai-platform::aiplatform:index:GpuDra$kubernetes:core/v1:Namespace::weu1-dra-ns-{team}",
+        "kubernetes:core/v1:Namespace",
+        f"weu1-dra-ns-{team}",
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": team, "labels": {"ai-platform/team": team}}},
+        provider=K8S + provider,
+    )
+    if policy is None:
+        return [namespace]
+    return [
+        namespace,
+        Resource(
+            f"urn:pulumi:prod::ai-platform::aiplatform:index:GpuDra$kubernetes:networking.k8s.io/v1:NetworkPolicy::"
+            f"weu1-dra-{team}-networkpolicy",
+            "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+            f"weu1-dra-{team}-networkpolicy",
+            policy,
+            provider=K8S + (policy_provider or provider),
+        ),
+    ]
+
+
+def test_team_network_isolation_compliant_violating_unset_unknown() -> None:
+    rule = "team-network-isolation"
+    compliant = network_policy("research", TeamSpec(allow_ingress_from=["apps"]))
+    assert run(rule, stack(extra=team_namespace(compliant))) == []
+    l7_form = network_policy("research", TeamSpec(), exclude_model_servers=True)
+    assert run(rule, stack(extra=team_namespace(l7_form))) == [], "model servers are covered by their L7 policy"
+    plain = Resource("urn:x::kubernetes:core/v1:Namespace::tools", "kubernetes:core/v1:Namespace", "tools", {})
+    assert run(rule, stack(extra=[plain])) == [], "only team namespaces (label ai-platform/team) are judged"
+
+    open_to_all = changed(compliant, ["spec", "ingress"], [{"from": [{"namespaceSelector": {}}]}])
+    [violation] = run(rule, stack(extra=team_namespace(open_to_all)))
+    assert violation.enforcement == "mandatory"
+    assert violation.urn is not None
+    assert violation.urn.endswith("::weu1-dra-ns-research")
+    assert "Namespace 'weu1-dra-ns-research': networkPolicy default-deny-ingress-from-other-namespaces" in (
+        violation.message
+    )
+    assert "a namespaceSelector that does not name namespaces" in violation.message
+    assert "expected a NetworkPolicy" in violation.message
+    assert "Fix: set teams.research.networkIsolation: true" in violation.message
+    for bad in (
+        changed(compliant, ["spec", "ingress"], [{}]),
+        changed(compliant, ["spec", "podSelector"], {"matchLabels": {"app": "web"}}),
+        changed(compliant, ["spec", "policyTypes"], ["Egress"]),
+        changed(compliant, ["spec", "ingress"], [{"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]),
+    ):
+        assert run(rule, stack(extra=team_namespace(bad))), bad
+
+    [unset] = run(rule, stack(extra=team_namespace(None)))
+    assert unset.enforcement == "mandatory"
+    assert "networkPolicy is unset" in unset.message
+    assert "Fix: set teams.research.networkIsolation: true" in unset.message
+
+    [unknown] = run(rule, stack(extra=team_namespace(changed(compliant, "spec", None))))
+    assert unknown.enforcement == "advisory"
+    assert "cannot verify" in unknown.message
+
+
+def test_team_network_isolation_is_judged_per_cluster() -> None:
+    # prod runs the same team namespace on two clusters: a policy on weu1 does not isolate neu1's namespace.
+    elsewhere = team_namespace(network_policy("inference", TeamSpec()), "inference", "neu1-k8s", "weu1-k8s")
+    [violation] = run("team-network-isolation", stack(extra=elsewhere))
+    assert "networkPolicy is unset" in violation.message

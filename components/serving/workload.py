@@ -3,8 +3,12 @@
 Per ``models.<name>``, in the team's namespace: a ``ResourceClaimTemplate`` claiming TP devices of the
 chosen sharing profile's DeviceClass, a vLLM ``Deployment`` whose pods reference it (``spec.resourceClaims``
 and container ``resources.claims``) and are pinned to the active colour of the chosen pool, a ``Service`` on
-port 8000 and a ``PodDisruptionBudget``. The object builders are pure functions (tested for strict schema
-validity); :class:`ModelServing` only registers what they return.
+port 8000 and a ``PodDisruptionBudget``. On clusters with L7 Cilium policies (ACNS security, ``policies:
+L7``) and a team with ``networkIsolation``, a ``cilium.io/v2`` ``CiliumNetworkPolicy`` admits only the
+OpenAI-compatible API calls (method and path) on port 8000 from the team's namespace and its
+``allowIngressFrom`` namespaces, and ``GET /metrics`` from the managed Prometheus collector. The object
+builders are pure functions (tested for strict schema validity); :class:`ModelServing` only registers what
+they return.
 """
 
 from __future__ import annotations
@@ -16,13 +20,24 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components._common import LABEL_PREFIX, TYPE_PREFIX
+from components._common import TYPE_PREFIX
+from components.dra import METRICS_COLLECTOR, MODEL_LABEL
 from components.gpu_pools import LABEL_COLOUR, LABEL_GROUP
 from components.serving.fit import COMPUTE_CAPABILITY, Fit
 
 PORT = 8000
 RUN_AS = 1000
 CLAIM = "gpu"
+CILIUM_API_VERSION = "cilium.io/v2"
+CILIUM_NAMESPACE_LABEL = "k8s:io.kubernetes.pod.namespace"
+API_RULES: list[dict[str, str]] = [
+    {"method": "GET", "path": "/health"},
+    {"method": "GET", "path": "/v1/models"},
+    {"method": "POST", "path": "/v1/(chat/)?completions"},
+    {"method": "POST", "path": "/v1/embeddings"},
+]
+"""What callers may ask a model server (Cilium matches ``method`` and ``path`` as whole-string regexes)."""
+METRICS_RULES: list[dict[str, str]] = [{"method": "GET", "path": "/metrics"}]
 
 
 def labels(name: str) -> dict[str, str]:
@@ -31,7 +46,7 @@ def labels(name: str) -> dict[str, str]:
         "app.kubernetes.io/instance": name,
         "app.kubernetes.io/component": "model-server",
         "app.kubernetes.io/managed-by": "pulumi",
-        f"{LABEL_PREFIX}/model": name,
+        MODEL_LABEL: name,
     }
 
 
@@ -234,6 +249,32 @@ def pod_disruption_budget(fit: Fit, namespace: str) -> dict[str, Any]:
     }
 
 
+def http_policy(fit: Fit, namespace: str, sources: list[str]) -> dict[str, Any]:
+    """The model's L7 ingress policy: API calls from ``sources`` (namespaces), metrics from the collector."""
+    port = [{"port": str(PORT), "protocol": "TCP"}]
+    collector_ns, collector_labels = METRICS_COLLECTOR
+    collector = {CILIUM_NAMESPACE_LABEL: collector_ns, **{f"k8s:{k}": v for k, v in collector_labels.items()}}
+    return {
+        "apiVersion": CILIUM_API_VERSION,
+        "kind": "CiliumNetworkPolicy",
+        "metadata": _metadata(fit.name, namespace),
+        "spec": {
+            "description": f"{fit.name}: OpenAI-compatible API calls only, from {', '.join(sources)}",
+            "endpointSelector": {"matchLabels": _selector(fit.name)},
+            "ingress": [
+                {
+                    "fromEndpoints": [{"matchLabels": {CILIUM_NAMESPACE_LABEL: ns}} for ns in sources],
+                    "toPorts": [{"ports": port, "rules": {"http": [dict(r) for r in API_RULES]}}],
+                },
+                {
+                    "fromEndpoints": [{"matchLabels": collector}],
+                    "toPorts": [{"ports": port, "rules": {"http": [dict(r) for r in METRICS_RULES]}}],
+                },
+            ],
+        },
+    }
+
+
 def manifests(fit: Fit, namespace: str) -> list[dict[str, Any]]:
     """The model's objects; time-shared deployments use the team's shared claim instead of a template."""
     claim = [] if fit.shared_claim else [resource_claim_template(fit, namespace)]
@@ -247,6 +288,8 @@ class ModelServingArgs:
     provider: k8s.Provider
     namespaces: dict[str, pulumi.Resource] = field(default_factory=dict)
     """Team namespace resources (from the DRA/teams component), so objects wait for their namespace."""
+    http_policy_sources: dict[str, list[str]] = field(default_factory=dict)
+    """Team -> namespaces allowed to call its models (``GpuDra.model_ingress``); teams absent get no L7 policy."""
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     """E.g. the DRA driver and its DeviceClasses, the GPU pools."""
 
@@ -265,13 +308,28 @@ class ModelServing(pulumi.ComponentResource):
             child = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=deps)
             objects = {obj["kind"]: obj for obj in manifests(fit, namespace)}
             dep, svc, pdb = objects["Deployment"], objects["Service"], objects["PodDisruptionBudget"]
-            dep_opts = child
+            before_pods: list[pulumi.Resource] = []
             if "ResourceClaimTemplate" in objects:
                 rct = objects["ResourceClaimTemplate"]
-                claim = k8s.resource.v1.ResourceClaimTemplate(
-                    f"{name}-{fit.name}-claim", metadata=rct["metadata"], spec=rct["spec"], opts=child
+                before_pods.append(
+                    k8s.resource.v1.ResourceClaimTemplate(
+                        f"{name}-{fit.name}-claim", metadata=rct["metadata"], spec=rct["spec"], opts=child
+                    )
                 )
-                dep_opts = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[claim]))
+            if namespace in args.http_policy_sources:
+                # Before the pods: the namespace's NetworkPolicy leaves model servers to this policy.
+                cnp = http_policy(fit, namespace, args.http_policy_sources[namespace])
+                before_pods.append(
+                    k8s.apiextensions.CustomResource(
+                        f"{name}-{fit.name}-http-policy",
+                        api_version=cnp["apiVersion"],
+                        kind=cnp["kind"],
+                        metadata=cnp["metadata"],
+                        spec=cnp["spec"],
+                        opts=child,
+                    )
+                )
+            dep_opts = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=before_pods))
             k8s.apps.v1.Deployment(
                 f"{name}-{fit.name}-deployment", metadata=dep["metadata"], spec=dep["spec"], opts=dep_opts
             )

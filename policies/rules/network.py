@@ -1,0 +1,118 @@
+"""In-cluster network guards: every team namespace keeps its default ingress isolation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from components.dra import DEFAULT_NETWORK_POLICY, MODEL_LABEL, NAMESPACE_NAME_LABEL, TEAM_LABEL
+from policies.engine import UNKNOWN, Finding, Resource, Rule, RuleContext, StackView
+from policies.rules._util import unknown
+
+NAMESPACE = "kubernetes:core/v1:Namespace"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+
+
+def _cluster_key(r: Resource) -> str:
+    """Which cluster a Kubernetes object lives on: its provider (or, without one, its parent component)."""
+    return r.provider or r.parent or ""
+
+
+def _open_peer(peer: Any) -> str | None:
+    """Why one ``from`` peer admits more than named namespaces, or None if it does not."""
+    if not isinstance(peer, Mapping):
+        return "an unreadable peer"
+    if "ipBlock" in peer:
+        return "an ipBlock peer (addresses, any namespace)"
+    selector = peer.get("namespaceSelector")
+    if selector is None:
+        return None  # podSelector alone: pods of the policy's own namespace
+    if not isinstance(selector, Mapping):
+        return "an unreadable namespaceSelector"
+    labels = selector.get("matchLabels") or {}
+    expressions = selector.get("matchExpressions") or []
+    named = NAMESPACE_NAME_LABEL in labels or any(
+        isinstance(e, Mapping) and e.get("key") == NAMESPACE_NAME_LABEL and e.get("operator") == "In"
+        for e in expressions
+    )
+    return None if named else "a namespaceSelector that does not name namespaces"
+
+
+def isolation_gap(policy: Resource) -> str | None:
+    """What keeps ``policy`` from being the default isolation of its namespace (None: it is)."""
+    spec = policy.get("spec")
+    if not isinstance(spec, Mapping):
+        return "it has no spec"
+    types = spec.get("policyTypes")
+    if isinstance(types, list) and "Ingress" not in types:
+        return f"policyTypes is {types} (no Ingress)"
+    selector = spec.get("podSelector")
+    # Only model servers may be left out: on L7 clusters their own CiliumNetworkPolicy covers them.
+    model_servers = {"key": MODEL_LABEL, "operator": "DoesNotExist"}
+    if (
+        not isinstance(selector, Mapping)
+        or selector.get("matchLabels")
+        or any(dict(e) != model_servers for e in selector.get("matchExpressions") or [] if isinstance(e, Mapping))
+    ):
+        return "its podSelector does not select the namespace's pods"
+    for rule in spec.get("ingress") or []:
+        peers = rule.get("from") if isinstance(rule, Mapping) else None
+        if not peers:
+            return "an ingress rule without 'from' admits every source"
+        for peer in peers:
+            why = _open_peer(peer)
+            if why:
+                return f"ingress admits {why}"
+    return None
+
+
+def team_network_isolation(stack: StackView, _: RuleContext) -> Iterator[Finding]:
+    policies: dict[tuple[str, str], list[Resource]] = {}
+    for p in stack.of_type(NETWORK_POLICY):
+        namespace = p.get("metadata.namespace")
+        if isinstance(namespace, str) and p.get("metadata.name") == DEFAULT_NETWORK_POLICY:
+            policies.setdefault((_cluster_key(p), namespace), []).append(p)
+    for ns in stack.of_type(NAMESPACE):
+        labels = ns.get("metadata.labels", {})
+        team = labels.get(TEAM_LABEL) if isinstance(labels, Mapping) else None
+        if team is None:
+            continue
+        name = ns.get("metadata.name")
+        expected = (
+            f"a NetworkPolicy {DEFAULT_NETWORK_POLICY} in it (policyTypes Ingress; ingress only from the "
+            "namespace itself, named namespaces and the metrics collector)"
+        )
+        if name is UNKNOWN or not isinstance(name, str):
+            yield Finding(unknown(ns, "metadata.name", expected).message, ns.urn, True)
+            continue
+        fix = f"set teams.{team}.networkIsolation: true"
+        found = policies.get((_cluster_key(ns), name), [])
+        if not found:
+            yield Finding(
+                f"{ns.label}: networkPolicy is unset (every pod of the cluster may connect to namespace "
+                f"{name!r}); expected {expected}. Fix: {fix}",
+                ns.urn,
+            )
+            continue
+        if any(p.get("spec") is UNKNOWN for p in found):
+            yield Finding(unknown(ns, f"networkPolicy {DEFAULT_NETWORK_POLICY}", expected).message, ns.urn, True)
+            continue
+        gaps = [gap for gap in (isolation_gap(p) for p in found) if gap]
+        if len(gaps) == len(found):
+            yield Finding(
+                f"{ns.label}: networkPolicy {DEFAULT_NETWORK_POLICY} does not isolate namespace {name!r}: "
+                f"{gaps[0]}; expected {expected}. Fix: {fix} (and keep the blueprint's policy unedited)",
+                ns.urn,
+            )
+
+
+RULES: list[Rule] = [
+    Rule(
+        "team-network-isolation",
+        "Every team namespace has the default NetworkPolicy that admits ingress only from named namespaces.",
+        "high",
+        "mandatory",
+        team_network_isolation,
+        scope="stack",
+    ),
+]
