@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import pulumi
+import pulumi_azure_native as azure_native
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
@@ -129,3 +131,40 @@ SYSTEM_TAINT = Taint("CriticalAddonsOnly", "true")
 
 SPOT_TAINT = Taint("kubernetes.azure.com/scalesetpriority", "spot")
 """Added by AKS itself to every node of a spot pool (never set by the blueprint, always tolerated by it)."""
+
+
+BUILTIN_ROLES = {
+    "Network Contributor": "4d97b98b-1d4f-4787-a291-c67834d212e7",
+    "Azure Kubernetes Service RBAC Cluster Admin": "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b",
+    "Monitoring Data Reader": "b0d8363b-8ddd-447d-831f-62ca05bff136",
+    "Grafana Admin": "22926164-76b3-42b3-bc55-97df8dab3e41",
+    "Grafana Viewer": "60921a7e-fef1-4a43-9b16-a26c52ad4769",
+}
+"""Azure built-in role definition ids (the same GUID in every subscription) of the roles the blueprint grants."""
+
+
+def role_assignment(
+    resource_name: str,
+    *,
+    scope: pulumi.Input[str],
+    role: str,
+    principal_id: pulumi.Input[str | None],
+    principal_type: str,
+    subscription_id: pulumi.Input[str],
+    parent: pulumi.Resource,
+) -> azure_native.authorization.RoleAssignment:
+    """Grant the built-in ``role`` on ``scope``; ``principal_type`` must match the principal (Azure checks it)."""
+    return azure_native.authorization.RoleAssignment(
+        resource_name,
+        scope=scope,
+        principal_id=principal_id,
+        principal_type=principal_type,
+        role_definition_id=pulumi.Output.concat(
+            "/subscriptions/",
+            subscription_id,
+            "/providers/Microsoft.Authorization/roleDefinitions/",
+            BUILTIN_ROLES[role],
+        ),
+        description=f"{role} (managed by the ai-platform blueprint)",
+        opts=pulumi.ResourceOptions(parent=parent),
+    )

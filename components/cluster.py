@@ -24,7 +24,7 @@ import pulumi_kubernetes as k8s
 import yaml
 from pydantic import Field, field_validator, model_validator
 
-from components._common import SYSTEM_TAINT, TYPE_PREFIX, Issue, Spec, azure_name, raise_issues
+from components._common import SYSTEM_TAINT, TYPE_PREFIX, Issue, Spec, azure_name, raise_issues, role_assignment
 from components.gpu_pools import (
     GROUP_KEY_MAX,
     K8S_MINOR,
@@ -39,10 +39,6 @@ MIN_KUBERNETES_MINOR = 34
 AKS_AAD_SERVER_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
 """The application id of the AKS Entra ID server app, the audience of every kubelogin token."""
 
-ROLE_IDS = {
-    "Network Contributor": "4d97b98b-1d4f-4787-a291-c67834d212e7",
-    "Azure Kubernetes Service RBAC Cluster Admin": "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b",
-}
 
 GROUP_KEY = re.compile(rf"^[a-z][a-z0-9]{{0,{GROUP_KEY_MAX - 1}}}$")
 KubeloginMode = Literal["azurecli", "workloadidentity", "spn", "msi", "devicecode", "azd"]
@@ -300,14 +296,14 @@ class AksCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         client = azure_native.authorization.get_client_config_output()
-        subnet_role = _role_assignment(
+        subnet_role = role_assignment(
             f"{name}-subnet-network-contributor",
-            network.subnet_id,
-            "Network Contributor",
-            identity.principal_id,
-            "ServicePrincipal",
-            client.subscription_id,
-            self,
+            scope=network.subnet_id,
+            role="Network Contributor",
+            principal_id=identity.principal_id,
+            principal_type="ServicePrincipal",
+            subscription_id=client.subscription_id,
+            parent=self,
         )
 
         cluster_name = azure_name("aks", *base, max_len=63)
@@ -414,14 +410,14 @@ class AksCluster(pulumi.ComponentResource):
         # Operators (and the identity running `pulumi up`, which must be a member of one of these groups)
         # reach the API server through Entra ID groups, never through individual assignments.
         admin_roles = [
-            _role_assignment(
+            role_assignment(
                 f"{name}-admins-{str(group_id)[:8]}",
-                cluster.id,
-                "Azure Kubernetes Service RBAC Cluster Admin",
-                str(group_id),
-                "Group",
-                client.subscription_id,
-                self,
+                scope=cluster.id,
+                role="Azure Kubernetes Service RBAC Cluster Admin",
+                principal_id=str(group_id),
+                principal_type="Group",
+                subscription_id=client.subscription_id,
+                parent=self,
             )
             for group_id in spec.security.admin_group_object_ids
         ]
@@ -473,29 +469,6 @@ class AksCluster(pulumi.ComponentResource):
             gpu_pool_resources=list(pools.pools.values()),
         )
         self.register_outputs({"clusterName": cluster.name, "oidcIssuerUrl": self.oidc_issuer_url})
-
-
-def _role_assignment(
-    resource_name: str,
-    scope: pulumi.Input[str],
-    role: str,
-    principal_id: pulumi.Input[str],
-    principal_type: str | None,
-    subscription_id: pulumi.Input[str],
-    parent: pulumi.Resource,
-) -> azure_native.authorization.RoleAssignment:
-    role_definition_id = pulumi.Output.concat(
-        "/subscriptions/", subscription_id, "/providers/Microsoft.Authorization/roleDefinitions/", ROLE_IDS[role]
-    )
-    return azure_native.authorization.RoleAssignment(
-        resource_name,
-        scope=scope,
-        role_definition_id=role_definition_id,
-        principal_id=principal_id,
-        principal_type=principal_type,
-        description=f"{role} (managed by the ai-platform blueprint)",
-        opts=pulumi.ResourceOptions(parent=parent),
-    )
 
 
 def kubelogin_kubeconfig(encoded: str, login: str) -> str:

@@ -42,6 +42,7 @@ from components._common import (
     Spec,
     azure_name,
     raise_issues,
+    role_assignment,
 )
 from components.gpu_pools import LABEL_VENDOR, GpuSlot, node_agent_tolerations
 
@@ -69,11 +70,6 @@ DCE_DCR_MAX = 44
 SECRETS_NAMESPACE = f"{PROJECT}-secrets"
 """Config namespace of secret values (``pulumi config set --secret ai-platform-secrets:<key> ...``)."""
 
-ROLE_IDS = {
-    "Monitoring Data Reader": "b0d8363b-8ddd-447d-831f-62ca05bff136",
-    "Grafana Admin": "22926164-76b3-42b3-bc55-97df8dab3e41",
-    "Grafana Viewer": "60921a7e-fef1-4a43-9b16-a26c52ad4769",
-}
 
 DASHBOARDS_DIR = Path(__file__).resolve().parent / "dashboards"
 DASHBOARDS = {"gpu": DASHBOARDS_DIR / "gpu.json", "network": DASHBOARDS_DIR / "network.json"}
@@ -1069,54 +1065,32 @@ class Observability(pulumi.ComponentResource):
         principal = grafana.identity.apply(lambda i: i.principal_id if i else None)
         for w in workspaces:
             suffix = "" if spec.workspaces == "stack" else f"-{w.region}"
-            _role_assignment(
+            role_assignment(
                 f"{name}-grafana-reader{suffix}",
-                w.workspace.id,
-                "Monitoring Data Reader",
-                principal,
-                "ServicePrincipal",
-                subscription_id,
-                self,
+                scope=w.workspace.id,
+                role="Monitoring Data Reader",
+                principal_id=principal,
+                principal_type="ServicePrincipal",
+                subscription_id=subscription_id,
+                parent=self,
             )
         for role, groups in (
             ("Grafana Admin", spec.grafana.admin_group_object_ids),
             ("Grafana Viewer", spec.grafana.viewer_group_object_ids),
         ):
             for group in groups:
-                _role_assignment(
+                role_assignment(
                     f"{name}-{role.split()[1].lower()}s-{str(group)[:8]}",
-                    grafana.id,
-                    role,
-                    str(group),
-                    "Group",
-                    subscription_id,
-                    self,
+                    scope=grafana.id,
+                    role=role,
+                    principal_id=str(group),
+                    principal_type="Group",
+                    subscription_id=subscription_id,
+                    parent=self,
                 )
         self.grafana_endpoint = grafana.properties.apply(lambda p: p.endpoint if p else "")
         # Managed Grafana has no ARM resource for dashboards inside an instance: import with the az CLI.
         self.dashboard_imports = {d: dashboard_import_command(rg_name, grafana_name, d) for d in DASHBOARDS}
-
-
-def _role_assignment(
-    resource_name: str,
-    scope: pulumi.Input[str],
-    role: str,
-    principal_id: pulumi.Input[str | None],
-    principal_type: str,
-    subscription_id: pulumi.Input[str],
-    parent: pulumi.Resource,
-) -> azure_native.authorization.RoleAssignment:
-    return azure_native.authorization.RoleAssignment(
-        resource_name,
-        scope=scope,
-        principal_id=principal_id,
-        principal_type=principal_type,
-        role_definition_id=pulumi.Output.concat(
-            "/subscriptions/", subscription_id, "/providers/Microsoft.Authorization/roleDefinitions/", ROLE_IDS[role]
-        ),
-        description=f"{role} (managed by the ai-platform blueprint)",
-        opts=pulumi.ResourceOptions(parent=parent),
-    )
 
 
 # --------------------------------------------------------------------------------------------------------------
