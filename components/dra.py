@@ -13,9 +13,10 @@ Per cluster (``features.dra: true``) this builds:
   GPU by model, MIG slice, time-shared GPU (the driver's opaque ``GpuConfig`` in the class, so a claim
   on the class is enough) and GPU + RDMA NIC on one PCIe root; AMD Instinct pools get classes on the AMD
   driver (``gpu.amd.com``) instead;
-- per team (``teams``): a namespace, the claim templates (time-shared profiles: shared ResourceClaims)
-  the team may use, a ResourceQuota on ``<class>.deviceclass.resource.k8s.io/devices`` that also
-  closes every other GPU class of the cluster to the team, and (``networkIsolation``, default on) a
+- per team (``teams``): a namespace (unless Fleet places it: ``fleet.managedNamespaces``), the claim
+  templates (time-shared profiles: shared ResourceClaims) the team may use, a ResourceQuota on
+  ``<class>.deviceclass.resource.k8s.io/devices`` that also closes every other GPU class of the cluster to
+  the team, and (``networkIsolation``, default on) a
   NetworkPolicy that admits ingress only from the namespace itself, the namespaces in
   ``allowIngressFrom`` and the managed Prometheus collector. Egress stays open: model servers download
   weights from Hugging Face (and other hubs) at start, through addresses no policy can pin.
@@ -772,6 +773,9 @@ class GpuDraArgs:
     cluster: ClusterHandle
     dra: DraSpec
     teams: dict[str, TeamSpec] = field(default_factory=dict)
+    fleet_namespaces: dict[str, pulumi.Resource] = field(default_factory=dict)
+    """Team -> the resource that creates its namespace on this cluster when that is not this component (a
+    ``FleetManagedNamespace`` placed on it: components/fleet.py). Those teams get no Namespace object here."""
 
 
 class GpuDra(pulumi.ComponentResource):
@@ -784,7 +788,8 @@ class GpuDra(pulumi.ComponentResource):
     offers: list[SharingOffer]
     releases: dict[str, k8s.helm.v3.Release]
     device_classes: dict[str, k8s.resource.v1.DeviceClass]
-    namespaces: dict[str, k8s.core.v1.Namespace]
+    namespaces: dict[str, pulumi.Resource]
+    """Team -> what creates its namespace on this cluster: a Namespace here, or the FleetManagedNamespace."""
     claim_templates: dict[str, list[str]]
     network_policies: dict[str, k8s.networking.v1.NetworkPolicy]
     model_ingress: dict[str, list[str]]
@@ -849,8 +854,14 @@ class GpuDra(pulumi.ComponentResource):
         for team, spec in sorted(args.teams.items()):
             if handle.key not in team_clusters(spec, {handle.key: handle.spec}):
                 continue
-            ns_obj = namespace_object(team, spec)
-            namespace = k8s.core.v1.Namespace(f"{name}-ns-{team}", metadata=ns_obj["metadata"], opts=child)
+            namespace: pulumi.Resource
+            if team in args.fleet_namespaces:
+                # Fleet creates the namespace, asynchronously after the FleetManagedNamespace: objects created
+                # before it exists are retried by the Kubernetes provider until it does.
+                namespace = args.fleet_namespaces[team]
+            else:
+                ns_obj = namespace_object(team, spec)
+                namespace = k8s.core.v1.Namespace(f"{name}-ns-{team}", metadata=ns_obj["metadata"], opts=child)
             self.namespaces[team] = namespace
             if spec.network_isolation:
                 if l7:
@@ -886,6 +897,7 @@ class GpuDra(pulumi.ComponentResource):
             {
                 "deviceClasses": sorted(obj_name for obj_name in self.device_classes),
                 "namespaces": sorted(self.namespaces),
+                "fleetNamespaces": sorted(t for t in self.namespaces if t in args.fleet_namespaces),
             }
         )
 

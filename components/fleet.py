@@ -11,8 +11,11 @@ Builds, from the root ``fleet`` key:
   new AKS release becomes an update run that walks the stages. When it exists, member clusters get
   ``autoUpgradeProfile.upgradeChannel: none`` (see :func:`cluster_upgrade_channel`): two upgraders racing
   on one cluster is how canaries get skipped;
-- opt-in: a ``FleetManagedNamespace`` per team (hub fleets only, preview API) and a ``MeshMembership`` per
-  listed cluster (Azure Kubernetes Application Network, preview API).
+- opt-in: a ``FleetManagedNamespace`` per team on member clusters (hub fleets only, preview API), placed on
+  the team's member clusters with its CPU/memory quota and labels. Fleet then owns those namespaces: the DRA
+  component (components/dra.py) creates no Namespace for them there, only what goes inside, after the
+  FleetManagedNamespace (:func:`team_namespaces_on`);
+- opt-in: a ``MeshMembership`` per listed cluster (Azure Kubernetes Application Network, preview API).
 
 Update runs are operations, not state: nothing here starts, stops or records a run (README "Fleet").
 
@@ -26,15 +29,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 import pulumi
 import pulumi_azure_native as azure_native
 from pydantic import Field, model_validator
 
-from components._common import TYPE_PREFIX, Issue, Spec, azure_name, raise_issues
+from components._common import LABEL_PREFIX, TYPE_PREFIX, Issue, Spec, azure_name, raise_issues
 from components.cluster import ClusterHandle, ClusterSpec
+from components.dra import RESERVED_NAMESPACES, TeamSpec, namespace_object, team_clusters
+from components.observability import DCGM_NAMESPACE
 
 FLEET_CHILD_NAME = r"^[a-z0-9]([-a-z0-9]{0,48}[a-z0-9])?$"
 """Fleet child names (members, groups, stages, strategies, profiles): 1-50, lowercase, digits, hyphens."""
@@ -51,6 +56,9 @@ APPLINK_MEMBER_ID = re.compile(
 CPU_QUANTITY = r"^([0-9]+m|[0-9]+(\.[0-9]{1,3})?)$"
 MEMORY_QUANTITY = r"^[0-9]+(Ki|Mi|Gi|Ti|Pi|Ei)$"
 SDK_AUTO_UPGRADE_API = "2024-05-02-preview"
+OWNER_LABEL = f"{LABEL_PREFIX}/owner"
+PLATFORM_NAMESPACES = RESERVED_NAMESPACES | {DCGM_NAMESPACE}
+"""Namespaces that Kubernetes or the platform's charts create on every cluster: never fleet namespaces."""
 
 Channel = Literal["Stable", "Rapid", "NodeImage", "TargetKubernetesVersion"]
 NodeImageSelection = Literal["Latest", "Consistent"]
@@ -97,13 +105,13 @@ class QuotaSpec(Spec):
 
 class ManagedNamespacesSpec(Spec):
     enabled: bool = False
-    """Off by default: with it on, Fleet owns the team namespaces (see README: one owner per namespace)."""
+    """Off by default: with it on, Fleet owns the team namespaces on member clusters (README: one owner)."""
     adoption_policy: Literal["Never", "IfIdentical", "Always"] = "Never"
     delete_policy: Literal["Keep", "Delete"] = "Keep"
     defaults: QuotaSpec = Field(default_factory=QuotaSpec)
-    """Quota and network policy for every team namespace without its own entry."""
+    """CPU/memory quota of every team namespace without its own entry (a team's network policy is its own)."""
     namespaces: dict[Annotated[str, Field(pattern=K8S_NAMESPACE)], QuotaSpec] = Field(default_factory=dict)
-    """Per-namespace overrides, and namespaces beyond the configured teams."""
+    """A team's quota override (cpu/memory keys only), and namespaces that are not teams (quota and rules)."""
 
 
 class FleetSpec(Spec):
@@ -261,10 +269,12 @@ def _auto_upgrade_issues(auto: AutoUpgradeSpec) -> list[Issue]:
     return issues
 
 
-def fleet_issues(fleet: FleetSpec, clusters: Mapping[str, ClusterSpec], teams: Any = None) -> list[Issue]:
+def fleet_issues(
+    fleet: FleetSpec, clusters: Mapping[str, ClusterSpec], teams: Mapping[str, TeamSpec] | None = None
+) -> list[Issue]:
     """Cross-checks between ``fleet``, ``clusters`` and (if present) ``teams``; paths are relative to the root
     configuration."""
-    issues: list[Issue] = _namespace_owner_issues(fleet, clusters, teams)
+    issues: list[Issue] = _managed_namespace_issues(fleet, clusters, teams)
     for key in fleet.members:
         if key not in clusters:
             issues.append(
@@ -312,42 +322,123 @@ def fleet_issues(fleet: FleetSpec, clusters: Mapping[str, ClusterSpec], teams: A
     return issues
 
 
-def _namespace_owner_issues(fleet: FleetSpec, clusters: Mapping[str, ClusterSpec], teams: Any) -> list[Issue]:
-    """One owner per namespace: the DRA component creates each team's Namespace on its clusters through the
-    Kubernetes provider, and Fleet refuses edits to namespaces it places. Until that component defers to the
-    fleet, a team namespace on a member cluster stays the DRA component's."""
-    if not fleet.managed_namespaces.enabled or not isinstance(teams, Mapping):
+def _managed_namespace_issues(
+    fleet: FleetSpec, clusters: Mapping[str, ClusterSpec], teams: Mapping[str, TeamSpec] | None
+) -> list[Issue]:
+    """One owner, one source of truth per namespace.
+
+    A team on member clusters is a fleet namespace there (quota from ``managedNamespaces``, labels and
+    network policy from ``teams.<team>``); refused are the names whose ownership would still conflict:
+    namespaces the platform or Kubernetes creates itself, a ``namespaces.<team>`` entry for a team on no
+    member cluster, and network rules on a team's entry (the team's own keys decide them)."""
+    managed = fleet.managed_namespaces
+    if not managed.enabled:
         return []
+    teams = teams or {}
     issues: list[Issue] = []
-    for team, spec in teams.items():
-        listed = getattr(spec, "clusters", None)
-        on = list(listed) if listed is not None else [k for k, c in clusters.items() if c.features.dra]
-        shared = [k for k in on if k in fleet.members]
-        if not shared:
-            continue
-        path: tuple[str | int, ...] = ("fleet", "managedNamespaces", "enabled")
-        if team in fleet.managed_namespaces.namespaces:
-            path = ("fleet", "managedNamespaces", "namespaces", team)
-        issues.append(
-            Issue(
-                path,
-                f"would give namespace {team!r} two owners: teams.{team} already creates it "
-                f"on member clusters {', '.join(shared)} (components/dra.py)",
-                team,
-                "fleet-managed namespaces that are not teams on member clusters",
-                f"leave the team to teams.{team}, or set teams.{team}.clusters to non-members",
+    for namespace, quota in managed.namespaces.items():
+        path: tuple[str | int, ...] = ("fleet", "managedNamespaces", "namespaces", namespace)
+        if namespace in PLATFORM_NAMESPACES or namespace.startswith("kube-"):
+            issues.append(
+                Issue(
+                    path,
+                    "is a namespace Kubernetes or the platform's own charts create on every cluster; "
+                    "a fleet namespace of that name would give it two owners",
+                    namespace,
+                    f"any other name (not kube-*, {', '.join(sorted(PLATFORM_NAMESPACES))})",
+                    f"remove fleet.managedNamespaces.namespaces.{namespace}",
+                )
             )
-        )
+            continue
+        team = teams.get(namespace)
+        if team is None:
+            continue
+        on = team_clusters(team, dict(clusters))
+        if not any(key in fleet.members for key in on):
+            issues.append(
+                Issue(
+                    path,
+                    f"names team {namespace!r}, which is on no fleet member cluster (teams.{namespace} creates "
+                    f"that namespace on {', '.join(on) or 'no cluster'}): a fleet namespace would put a second, "
+                    "different namespace of that name on the members",
+                    namespace,
+                    "entries for teams on member clusters, or for namespaces that are not teams",
+                    f"remove the entry, or add a member cluster to teams.{namespace}.clusters",
+                )
+            )
+            continue
+        for rule in ("ingress", "egress"):
+            if rule in quota.model_fields_set:
+                issues.append(
+                    Issue(
+                        (*path, rule),
+                        f"would give team {namespace!r} a second network policy source: a team namespace's "
+                        f"policy comes from teams.{namespace}.networkIsolation and allowIngressFrom",
+                        getattr(quota, rule),
+                        "unset for team namespaces (only cpu/memory quota keys)",
+                        f"remove it and set teams.{namespace}.networkIsolation / allowIngressFrom instead",
+                    )
+                )
     return issues
 
 
-def fleet_namespaces(managed: ManagedNamespacesSpec, teams: Any) -> dict[str, QuotaSpec]:
-    """Namespace -> quota and network policy: every team namespace (``defaults`` unless listed) plus the
-    listed ``namespaces``. Empty when managed namespaces are off."""
+@dataclass(frozen=True)
+class FleetNamespacePlan:
+    """One ``FleetManagedNamespace``: where it is placed and what it carries (pure, from the config)."""
+
+    name: str
+    team: str | None
+    """The team it is the namespace of (None for ``managedNamespaces.namespaces`` entries that are not teams)."""
+    clusters: tuple[str, ...]
+    """Member cluster ids it is placed on (PickFixed)."""
+    quota: QuotaSpec
+    ingress: PolicyRule
+    egress: PolicyRule
+    labels: dict[str, str]
+
+
+def fleet_namespaces(
+    fleet: FleetSpec, teams: Mapping[str, TeamSpec] | None, clusters: Mapping[str, ClusterSpec]
+) -> dict[str, FleetNamespacePlan]:
+    """Namespace -> its fleet namespace. Empty when managed namespaces are off.
+
+    Every team with a member cluster gets one, placed on its member clusters, with the CPU/memory quota of
+    ``managedNamespaces.namespaces.<team>`` (else ``defaults``), the team's labels, and a default network
+    policy that adds nothing to the team's own NetworkPolicy (components/dra.py): ingress ``DenyAll`` when
+    the team is isolated (NetworkPolicies add up, so the team's policy decides who gets in; a Fleet
+    ``AllowSameNamespace`` would reopen L7-policed model servers to their namespace), ``AllowAll`` when it
+    is not; egress ``AllowAll`` (model servers download weights). Entries that are not teams are placed on
+    every member with their own quota and rules."""
+    managed = fleet.managed_namespaces
     if not managed.enabled:
         return {}
-    wanted = dict.fromkeys([*team_namespaces(teams), *managed.namespaces])
-    return {ns: managed.namespaces.get(ns, managed.defaults) for ns in wanted}
+    plans: dict[str, FleetNamespacePlan] = {}
+    for team, spec in (teams or {}).items():
+        on = set(team_clusters(spec, dict(clusters)))
+        members = tuple(key for key in fleet.members if key in on)
+        if not members:
+            continue
+        plans[team] = FleetNamespacePlan(
+            name=team,
+            team=team,
+            clusters=members,
+            quota=managed.namespaces.get(team, managed.defaults),
+            ingress="DenyAll" if spec.network_isolation else "AllowAll",
+            egress="AllowAll",
+            labels={**namespace_object(team, spec)["metadata"]["labels"], OWNER_LABEL: "fleet"},
+        )
+    for namespace, quota in managed.namespaces.items():
+        if namespace not in plans and namespace not in (teams or {}):
+            plans[namespace] = FleetNamespacePlan(
+                name=namespace,
+                team=None,
+                clusters=tuple(fleet.members),
+                quota=quota,
+                ingress=quota.ingress,
+                egress=quota.egress,
+                labels={OWNER_LABEL: "fleet"},
+            )
+    return plans
 
 
 def cluster_upgrade_channel(fleet: FleetSpec | None, key: str, spec: ClusterSpec) -> str:
@@ -355,18 +446,6 @@ def cluster_upgrade_channel(fleet: FleetSpec | None, key: str, spec: ClusterSpec
     if fleet is not None and fleet.auto_upgrade is not None and key in fleet.members:
         return "none"
     return spec.upgrade.channel
-
-
-def team_namespaces(teams: Any) -> list[str]:
-    """Namespace names of the root ``teams`` key, whatever its shape: a mapping keyed by team, whose values
-    may carry a ``namespace`` attribute (or key). Anything else yields no namespaces."""
-    if not isinstance(teams, Mapping):
-        return []
-    names: list[str] = []
-    for key, team in teams.items():
-        namespace = team.get("namespace") if isinstance(team, Mapping) else getattr(team, "namespace", None)
-        names.append(str(namespace or key))
-    return names
 
 
 @dataclass(frozen=True)
@@ -400,8 +479,8 @@ class FleetArgs:
     clusters: dict[str, ClusterHandle]
     """Every cluster of the stack; only those in ``spec.members`` join."""
     tags: dict[str, str]
-    teams: Any = None
-    """The root ``teams`` value if the configuration has one (team namespaces come from its keys)."""
+    teams: Mapping[str, TeamSpec] = field(default_factory=dict)
+    """The root ``teams``: with managed namespaces on, each team on member clusters is a fleet namespace."""
     name_prefix: str = "aiplat"
     protect: bool = False
 
@@ -441,6 +520,7 @@ class AksFleet(pulumi.ComponentResource):
     members: dict[str, azure_native.containerservice.FleetMember]
     strategy: azure_native.containerservice.FleetUpdateStrategy | None
     auto_upgrade: azure_native.containerservice.AutoUpgradeProfile | None
+    namespace_plans: dict[str, FleetNamespacePlan]
     namespaces: dict[str, azure_native.containerservice.FleetManagedNamespace]
     mesh: dict[str, azure_native.containerservice.MeshMembership]
 
@@ -530,7 +610,9 @@ class AksFleet(pulumi.ComponentResource):
 
         self.namespaces = {}
         mn = spec.managed_namespaces
-        for namespace, quota in fleet_namespaces(mn, args.teams).items():
+        self.namespace_plans = fleet_namespaces(spec, args.teams, {k: h.spec for k, h in args.clusters.items()})
+        for namespace, plan in self.namespace_plans.items():
+            quota = plan.quota
             self.namespaces[namespace] = cs.FleetManagedNamespace(
                 f"{name}-ns-{namespace}",
                 resource_group_name=names.resource_group,
@@ -542,7 +624,7 @@ class AksFleet(pulumi.ComponentResource):
                     adoption_policy=mn.adoption_policy,
                     delete_policy=mn.delete_policy,
                     managed_namespace_properties=cs.ManagedNamespacePropertiesArgs(
-                        labels={"ai-platform/team": namespace, "ai-platform/owner": "fleet"},
+                        labels=plan.labels,
                         default_resource_quota=cs.ResourceQuotaArgs(
                             cpu_request=quota.cpu_request,
                             cpu_limit=quota.cpu_limit,
@@ -551,7 +633,7 @@ class AksFleet(pulumi.ComponentResource):
                         ),
                         # The SDK types this field with a same-named enum; the wire shape is {ingress, egress}.
                         default_network_policy=cs.NetworkPoliciesArgs(  # type: ignore[arg-type]
-                            ingress=quota.ingress, egress=quota.egress
+                            ingress=plan.ingress, egress=plan.egress
                         ),
                     ),
                     propagation_policy=cs.PropagationPolicyArgs(
@@ -560,13 +642,14 @@ class AksFleet(pulumi.ComponentResource):
                             default_cluster_resource_placement=cs.PlacementV1ClusterResourcePlacementSpecArgs(
                                 policy=cs.PlacementV1PlacementPolicyArgs(
                                     placement_type=cs.PlacementType.PICK_FIXED,
-                                    cluster_names=[names.members[k] for k in spec.members],
+                                    cluster_names=[names.members[k] for k in plan.clusters],
                                 )
                             )
                         ),
                     ),
                 ),
-                opts=child(member_list),
+                # Placement names members: they (and so their clusters' pool operations) come first.
+                opts=child([self.members[k] for k in plan.clusters]),
             )
 
         self.mesh = {}
@@ -583,6 +666,16 @@ class AksFleet(pulumi.ComponentResource):
 
         self.fleet_id = fleet_id
         self.register_outputs({"fleetName": names.fleet, "fleetResourceGroup": names.resource_group})
+
+
+def team_namespaces_on(fleet: AksFleet | None, cluster: str) -> dict[str, pulumi.Resource]:
+    """Team -> the FleetManagedNamespace that creates that team's namespace on ``cluster`` (what the cluster's
+    in-namespace objects wait for instead of a Kubernetes Namespace of their own)."""
+    if fleet is None:
+        return {}
+    return {
+        ns: fleet.namespaces[ns] for ns, plan in fleet.namespace_plans.items() if plan.team and cluster in plan.clusters
+    }
 
 
 def stage_outputs(fleet: FleetSpec | None) -> list[dict[str, Any]]:

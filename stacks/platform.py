@@ -13,7 +13,7 @@ import pulumi
 
 from components.cluster import AksCluster, ClusterArgs, ClusterHandle
 from components.dra import GpuDra, GpuDraArgs
-from components.fleet import AksFleet, FleetArgs, cluster_upgrade_channel, stage_outputs
+from components.fleet import AksFleet, FleetArgs, cluster_upgrade_channel, stage_outputs, team_namespaces_on
 from components.observability import (
     Observability,
     cluster_monitor_profile,
@@ -72,29 +72,9 @@ def build_platform(cfg: PlatformConfig) -> Platform:
             }
             for slot in handle.gpu_slots
         }
-        if spec.features.dra:
-            # No depends_on the AksCluster component: that would wait for its GPU pools. The explicit
-            # provider already orders everything after the ManagedCluster.
-            dra = GpuDra(f"{key}-dra", GpuDraArgs(cluster=handle, dra=cfg.dra, teams=cfg.teams))
-            platform.dra[key] = dra
-            platform.outputs[f"{key}GpuDeviceClasses"] = sorted(dra.device_classes)
-            fits = [f for f in serving.fits.values() if f.spec.cluster == key and f.chosen is not None]
-            if fits:
-                models = ModelServing(
-                    f"{key}-models",
-                    ModelServingArgs(
-                        fits=fits,
-                        provider=handle.provider,
-                        namespaces=dict(dra.namespaces),
-                        http_policy_sources=dict(dra.model_ingress),
-                        depends_on=[
-                            *dra.device_classes.values(),
-                            *dra.releases.values(),
-                            *dra.network_policies.values(),
-                        ],
-                    ),
-                )
-                platform.outputs[f"{key}ModelEndpoints"] = models.services
+    # The fleet before the in-cluster components: fleet-managed team namespaces are what the teams'
+    # objects on member clusters wait for (team_namespaces_on).
+    fleet: AksFleet | None = None
     if cfg.fleet is not None:
         fleet = AksFleet(
             "fleet",
@@ -112,6 +92,40 @@ def build_platform(cfg: PlatformConfig) -> Platform:
         platform.outputs["fleetName"] = fleet.names.fleet
         platform.outputs["fleetResourceGroup"] = fleet.names.resource_group
         platform.outputs["fleetUpdateStages"] = stage_outputs(cfg.fleet)
+    for key, handle in platform.clusters.items():
+        if not handle.spec.features.dra:
+            continue
+        # No depends_on the AksCluster component: that would wait for its GPU pools. The explicit
+        # provider already orders everything after the ManagedCluster.
+        dra = GpuDra(
+            f"{key}-dra",
+            GpuDraArgs(
+                cluster=handle,
+                dra=cfg.dra,
+                teams=cfg.teams,
+                fleet_namespaces=team_namespaces_on(fleet, key),
+            ),
+        )
+        platform.dra[key] = dra
+        platform.outputs[f"{key}GpuDeviceClasses"] = sorted(dra.device_classes)
+        fits = [f for f in serving.fits.values() if f.spec.cluster == key and f.chosen is not None]
+        if fits:
+            models = ModelServing(
+                f"{key}-models",
+                ModelServingArgs(
+                    fits=fits,
+                    provider=handle.provider,
+                    # The namespace owners: a Namespace of the DRA component, or the FleetManagedNamespace.
+                    namespaces=dict(dra.namespaces),
+                    http_policy_sources=dict(dra.model_ingress),
+                    depends_on=[
+                        *dra.device_classes.values(),
+                        *dra.releases.values(),
+                        *dra.network_policies.values(),
+                    ],
+                ),
+            )
+            platform.outputs[f"{key}ModelEndpoints"] = models.services
     if cfg.monitoring.enabled:
         monitoring = Observability("monitoring", observability_args(cfg, platform.clusters, tags, webhook_urls))
         platform.outputs.update(stack_outputs(monitoring))

@@ -4,25 +4,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import yaml
 
 from components._common import ConfigError
-from components.fleet import (
-    FleetSpec,
-    ManagedNamespacesSpec,
-    cluster_upgrade_channel,
-    fleet_namespaces,
-    stage_plan,
-    team_namespaces,
-)
+from components.fleet import FleetSpec, cluster_upgrade_channel, fleet_namespaces, stage_plan
 from stacks.config import load_config
+from stacks.critical_path import prerequisites
 from stacks.plan import Plan, run_plan
 from stacks.summary import render_summary
+from tests.conftest import ROOT
 from tests.helpers import changed, cli_map
+from tests.k8s_schema import k8s_objects, validate_strict
 
 SOURCE = "Pulumi.test.yaml"
 FLEET = "azure-native:containerservice:Fleet"
@@ -240,7 +235,7 @@ def test_hub_fleet_and_managed_namespaces(hub: dict[str, Any]) -> None:
         "memoryLimit": "32Gi",
     }
     assert ns_props["defaultNetworkPolicy"] == {"ingress": "DenyAll", "egress": "AllowSameNamespace"}
-    assert ns_props["labels"]["ai-platform/team"] == "research"
+    assert ns_props["labels"] == {"ai-platform/owner": "fleet"}  # not a team: no team label
     placement = props["propagationPolicy"]
     assert placement["type"] == "Placement"
     assert placement["placementProfile"]["defaultClusterResourcePlacement"]["policy"] == {
@@ -257,20 +252,147 @@ def test_without_auto_upgrade_the_cluster_keeps_its_channel(hub: dict[str, Any])
     assert cluster["inputs"]["autoUpgradeProfile"]["upgradeChannel"] == "patch"
 
 
-def test_fleet_namespaces_cover_teams_with_default_quota() -> None:
-    managed = ManagedNamespacesSpec.model_validate(
-        {"enabled": True, "defaults": {"cpuRequest": "4"}, "namespaces": {"tools": {"cpuRequest": "1"}}}
+# --- fleet-managed team namespaces: the prod layout with a hub and managed namespaces on ----------------
+
+
+@pytest.fixture(scope="module")
+def fleet_teams(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Pulumi.prod.yaml (teams inference on weu1+neu1 with mTLS, research on weu1; model chat-70b of
+    inference on weu1) with a hub fleet and managed namespaces: a quota default, research's own quota, and
+    a namespace that is not a team."""
+    stack_file = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
+    config = stack_file["config"]
+    config["ai-platform:fleet"]["hub"] = True
+    config["ai-platform:fleet"]["managedNamespaces"] = {
+        "enabled": True,
+        "defaults": {"cpuRequest": "64", "memoryRequest": "512Gi"},
+        "namespaces": {
+            "research": {"cpuRequest": "32", "memoryRequest": "128Gi", "memoryLimit": "256Gi"},
+            "tools": {"cpuRequest": "2", "ingress": "DenyAll", "egress": "AllowSameNamespace"},
+        },
+    }
+    path = tmp_path_factory.mktemp("fleet") / "Pulumi.fleetteams.yaml"
+    path.write_text(yaml.safe_dump(stack_file, sort_keys=False))
+    return run_plan("fleetteams", path).to_json()
+
+
+def test_one_fleet_namespace_per_team_on_its_member_clusters(fleet_teams: dict[str, Any]) -> None:
+    namespaces = by_name(fleet_teams, NAMESPACE)
+    assert set(namespaces) == {"fleet-ns-inference", "fleet-ns-research", "fleet-ns-tools"}
+    placement = {
+        n: r["inputs"]["properties"]["propagationPolicy"]["placementProfile"]["defaultClusterResourcePlacement"][
+            "policy"
+        ]
+        for n, r in namespaces.items()
+    }
+    assert placement["fleet-ns-inference"] == {"placementType": "PickFixed", "clusterNames": ["prod-weu1", "prod-neu1"]}
+    assert placement["fleet-ns-research"] == {"placementType": "PickFixed", "clusterNames": ["prod-weu1"]}
+    assert placement["fleet-ns-tools"]["clusterNames"] == ["prod-weu1", "prod-neu1"]  # not a team: every member
+    members = {n: m["urn"] for n, m in by_name(fleet_teams, MEMBER).items()}
+    research = namespaces["fleet-ns-research"]
+    assert members["fleet-member-weu1"] in research["dependencies"]  # placed after its member joined
+    assert members["fleet-member-neu1"] not in research["dependencies"]
+
+
+def test_team_fleet_namespace_carries_quota_labels_and_a_neutral_network_policy(fleet_teams: dict[str, Any]) -> None:
+    namespaces = by_name(fleet_teams, NAMESPACE)
+    props = {n: r["inputs"]["properties"]["managedNamespaceProperties"] for n, r in namespaces.items()}
+    inference, research, tools = props["fleet-ns-inference"], props["fleet-ns-research"], props["fleet-ns-tools"]
+    assert inference["defaultResourceQuota"] == {"cpuRequest": "64", "memoryRequest": "512Gi"}  # defaults
+    assert research["defaultResourceQuota"] == {"cpuRequest": "32", "memoryRequest": "128Gi", "memoryLimit": "256Gi"}
+    assert inference["labels"] == {
+        "ai-platform/team": "inference",
+        "io.cilium/mtls-enabled": "true",  # teams.inference.mtls
+        "ai-platform/owner": "fleet",
+    }
+    assert research["labels"] == {"ai-platform/team": "research", "ai-platform/owner": "fleet"}
+    # Isolated teams: Fleet's default policy admits nothing, so the team's own NetworkPolicy decides.
+    assert inference["defaultNetworkPolicy"] == {"ingress": "DenyAll", "egress": "AllowAll"}
+    assert tools["defaultNetworkPolicy"] == {"ingress": "DenyAll", "egress": "AllowSameNamespace"}
+    assert tools["labels"] == {"ai-platform/owner": "fleet"}
+
+
+def test_member_clusters_get_no_namespace_object_for_fleet_teams(fleet_teams: dict[str, Any]) -> None:
+    kube_namespaces = [r["name"] for r in fleet_teams["resources"] if r["type"] == "kubernetes:core/v1:Namespace"]
+    assert not [n for n in kube_namespaces if "-dra-ns-" in n], kube_namespaces  # one owner: Fleet
+    # Everything else of the team is still there, on each of its clusters.
+    quotas = {r["name"] for r in fleet_teams["resources"] if r["type"] == "kubernetes:core/v1:ResourceQuota"}
+    assert {
+        "weu1-dra-inference-resourcequota-gpu-devices",
+        "neu1-dra-inference-resourcequota-gpu-devices",
+        "weu1-dra-research-resourcequota-gpu-devices",
+    } <= quotas
+
+
+def test_team_objects_wait_for_their_fleet_namespace(fleet_teams: dict[str, Any]) -> None:
+    ns = {n.removeprefix("fleet-ns-"): r["urn"] for n, r in by_name(fleet_teams, NAMESPACE).items()}
+    team_objects = [
+        r
+        for r in fleet_teams["resources"]
+        if r["type"].startswith("kubernetes:")
+        and "-dra-" in r["name"]
+        and "namespace" in r["inputs"].get("metadata", {})
+    ]
+    assert {r["type"].rsplit(":", 1)[-1] for r in team_objects} == {
+        "ResourceQuota",
+        "ResourceClaimTemplate",
+        "NetworkPolicy",
+    }
+    for r in team_objects:
+        assert ns[r["inputs"]["metadata"]["namespace"]] in r["dependencies"], r["name"]
+
+
+def test_model_servers_still_wait_for_their_namespace_owner(fleet_teams: dict[str, Any]) -> None:
+    inference = by_name(fleet_teams, NAMESPACE)["fleet-ns-inference"]["urn"]
+    model_objects = [r for r in fleet_teams["resources"] if r["name"].startswith("weu1-models-chat-70b-")]
+    assert {r["type"].rsplit(":", 1)[-1] for r in model_objects} >= {"Deployment", "Service", "ResourceClaimTemplate"}
+    for r in model_objects:
+        assert inference in r["dependencies"], r["name"]
+
+
+def test_charts_still_do_not_wait_for_gpu_pools_with_fleet_namespaces(fleet_teams: dict[str, Any]) -> None:
+    resources = fleet_teams["resources"]
+    waits = prerequisites(resources)
+    types = {r["urn"]: r["type"] for r in resources}
+    charts = [r for r in resources if r["type"] == "kubernetes:helm.sh/v3:Release"]
+    assert charts
+    for chart in charts:
+        pools = [p for p in waits[chart["urn"]] if types[p] == "azure-native:containerservice:AgentPool"]
+        assert not pools, chart["name"]
+
+
+def test_fleet_team_objects_are_strictly_valid(fleet_teams: dict[str, Any]) -> None:
+    objects = k8s_objects(fleet_teams)
+    assert objects
+    for obj in objects:
+        validate_strict(obj, "1.34")
+
+
+def test_fleet_namespaces_place_teams_on_member_clusters_only() -> None:
+    values = prod_like()
+    values["clusters"]["eus1"] = {"location": "eastus", "kubernetesVersion": "1.34", "features": {"fleet": False}}
+    values["fleet"]["hub"] = True
+    values["fleet"]["managedNamespaces"] = {"enabled": True, "defaults": {"cpuRequest": "4"}}
+    values["teams"] = {
+        "research": {},  # every DRA cluster: weu1, neu1 (members) and eus1 (not)
+        "vision": {"clusters": ["eus1"]},  # on no member: its namespace stays the DRA component's
+        "open": {"clusters": ["neu1"], "networkIsolation": False},
+    }
+    cfg = load_config(cli_map(values), SOURCE)
+    assert cfg.fleet is not None
+    plans = fleet_namespaces(cfg.fleet, cfg.teams, cfg.clusters)
+    assert {n: (p.team, p.clusters) for n, p in plans.items()} == {
+        "research": ("research", ("weu1", "neu1")),
+        "open": ("open", ("neu1",)),
+    }
+    assert plans["research"].quota.cpu_request == "4"
+    assert (plans["research"].ingress, plans["research"].egress) == ("DenyAll", "AllowAll")
+    assert (plans["open"].ingress, plans["open"].egress) == ("AllowAll", "AllowAll")  # not isolated: stays open
+    managed_off = cfg.fleet.managed_namespaces.model_copy(update={"enabled": False})
+    assert (
+        fleet_namespaces(cfg.fleet.model_copy(update={"managed_namespaces": managed_off}), cfg.teams, cfg.clusters)
+        == {}
     )
-    quotas = fleet_namespaces(managed, {"research": SimpleNamespace(clusters=None)})
-    assert {ns: q.cpu_request for ns, q in quotas.items()} == {"research": "4", "tools": "1"}
-    assert fleet_namespaces(managed.model_copy(update={"enabled": False}), {"research": {}}) == {}
-
-
-def test_team_namespaces_read_any_teams_shape() -> None:
-    assert team_namespaces(None) == []
-    assert team_namespaces(["not", "a", "mapping"]) == []
-    assert team_namespaces({"research": {}, "vision": {"namespace": "cv"}}) == ["research", "cv"]
-    assert team_namespaces({"a": SimpleNamespace(namespace="team-a"), "b": SimpleNamespace()}) == ["team-a", "b"]
 
 
 # --- pure helpers ---------------------------------------------------------------------------------
@@ -457,20 +579,37 @@ ERRORS = [
         id="memory-quantity",
     ),
     pytest.param(
-        {"fleet.managedNamespaces": {"enabled": True}, "fleet.hub": True, "teams": {"research": {}}},
-        "fleet.managedNamespaces.enabled",
-        "two owners: teams.research already creates it on member clusters weu1, neu1",
-        id="team-namespace-with-two-owners",
+        {
+            "fleet.managedNamespaces": {"enabled": True, "namespaces": {"research": {"ingress": "AllowAll"}}},
+            "fleet.hub": True,
+            "teams": {"research": {}},
+        },
+        "fleet.managedNamespaces.namespaces.research.ingress",
+        "second network policy source",
+        id="network-rule-on-a-team-namespace",
     ),
     pytest.param(
         {
-            "fleet.managedNamespaces": {"enabled": True, "namespaces": {"research": {}}},
+            "fleet.managedNamespaces": {"enabled": True, "namespaces": {"research": {"cpuRequest": "4"}}},
             "fleet.hub": True,
-            "teams": {"research": {"clusters": ["neu1"]}},
+            "clusters.eus1": {"location": "eastus", "kubernetesVersion": "1.34", "features": {"fleet": False}},
+            "teams": {"research": {"clusters": ["eus1"]}},
         },
         "fleet.managedNamespaces.namespaces.research",
+        "names team 'research', which is on no fleet member cluster",
+        id="listed-namespace-of-a-team-outside-the-fleet",
+    ),
+    pytest.param(
+        {"fleet.managedNamespaces": {"enabled": True, "namespaces": {"gpu-monitoring": {}}}, "fleet.hub": True},
+        "fleet.managedNamespaces.namespaces.gpu-monitoring",
         "two owners",
-        id="listed-namespace-that-is-a-team",
+        id="platform-namespace",
+    ),
+    pytest.param(
+        {"fleet.managedNamespaces": {"enabled": True, "namespaces": {"kube-flannel": {}}}, "fleet.hub": True},
+        "fleet.managedNamespaces.namespaces.kube-flannel",
+        "two owners",
+        id="kube-namespace",
     ),
     pytest.param(
         {"fleet.mesh": {"weu1": "/subscriptions/1/whatever"}},
