@@ -861,7 +861,13 @@ class GpuDra(pulumi.ComponentResource):
                 namespace = args.fleet_namespaces[team]
             else:
                 ns_obj = namespace_object(team, spec)
-                namespace = k8s.core.v1.Namespace(f"{name}-ns-{team}", metadata=ns_obj["metadata"], opts=child)
+                # A team namespace holds the team's workloads: dropping it from Pulumi (a team removed from
+                # config, or handed over to Fleet) leaves it in the cluster instead of deleting everything in it.
+                namespace = k8s.core.v1.Namespace(
+                    f"{name}-ns-{team}",
+                    metadata=ns_obj["metadata"],
+                    opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(retain_on_delete=True)),
+                )
             self.namespaces[team] = namespace
             if spec.network_isolation:
                 if l7:

@@ -94,6 +94,8 @@ class Registration:
     ignore_changes: list[str]
     provider: str | None = None
     """URN of the explicit provider (e.g. a cluster's Kubernetes provider), if any."""
+    retain_on_delete: bool = False
+    """Pulumi forgets the resource instead of deleting it (team namespaces)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -107,6 +109,7 @@ class Registration:
             "protect": self.protect,
             "ignoreChanges": self.ignore_changes,
             "provider": self.provider,
+            "retainOnDelete": self.retain_on_delete,
         }
 
 
@@ -148,6 +151,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     protect=bool(request.protect),
                     ignore_changes=list(request.ignoreChanges),
                     provider=request.provider.rsplit("::", 1)[0] if request.provider else None,
+                    retain_on_delete=bool(request.retainOnDelete),
                 )
             )
         return response

@@ -357,3 +357,16 @@ def test_summary_capacity_numbers(plans: dict[str, Any]) -> None:
     assert "class a100-1g.gpu.ai-platform" in dev
     staging = render_summary(plans["staging"])
     assert "a100green    2 x A100-80GB: a100-3g = 4 x 3g.40gb MIG slice per node, 8 at maxCount 2" in staging
+
+
+def test_team_namespaces_are_retained_when_dropped_from_pulumi(plan_documents: dict[str, Any]) -> None:
+    for stack, document in plan_documents.items():
+        namespaces = [
+            r for r in document["resources"] if r["type"] == "kubernetes:core/v1:Namespace" and "-ns-" in r["name"]
+        ]
+        assert namespaces, stack
+        for namespace in namespaces:
+            assert namespace["inputs"]["metadata"]["labels"]["ai-platform/team"], namespace["urn"]
+            assert namespace["retainOnDelete"] is True, namespace["urn"]
+        others = [r for r in document["resources"] if r["type"].startswith("kubernetes:") and r not in namespaces]
+        assert not any(r["retainOnDelete"] for r in others), stack

@@ -21,6 +21,7 @@ RESOURCE_KEYS = {
     "protect",
     "ignoreChanges",
     "provider",
+    "retainOnDelete",
 }
 
 
