@@ -194,6 +194,20 @@ def _pool_item(
     return item
 
 
+def _pool_line(cluster: str, pool: str, inputs: Mapping[str, Any], region: str, table: PriceTable) -> dict[str, Any]:
+    """The cost line of one pool, inline (``agentPoolProfiles[]``) or an ``AgentPool`` (same property names)."""
+    return _pool_item(
+        cluster=cluster,
+        pool=pool,
+        vm_size=str(inputs.get("vmSize")),
+        region=region,
+        min_count=int(inputs.get("minCount") or inputs.get("count") or 0),
+        max_count=int(inputs.get("maxCount") or inputs.get("count") or 0),
+        spot=inputs.get("scaleSetPriority") == "Spot",
+        table=table,
+    )
+
+
 def estimate_cost(resources: Iterable[Mapping[str, Any]], table: PriceTable | None = None) -> dict[str, Any]:
     """Monthly cost of the node pools and cluster tiers in ``resources`` (plan resource dicts).
 
@@ -223,19 +237,10 @@ def estimate_cost(resources: Iterable[Mapping[str, Any]], table: PriceTable | No
                 "maxMonthlyUsd": round((tier_hourly or 0.0) * table.hours_per_month, 2),
             }
         )
-        for profile in inputs.get("agentPoolProfiles") or []:
-            items.append(
-                _pool_item(
-                    cluster=name,
-                    pool=str(profile.get("name")),
-                    vm_size=str(profile.get("vmSize")),
-                    region=region,
-                    min_count=int(profile.get("minCount") or profile.get("count") or 0),
-                    max_count=int(profile.get("maxCount") or profile.get("count") or 0),
-                    spot=profile.get("scaleSetPriority") == "Spot",
-                    table=table,
-                )
-            )
+        items.extend(
+            _pool_line(name, str(profile.get("name")), profile, region, table)
+            for profile in inputs.get("agentPoolProfiles") or []
+        )
     for resource in resources:
         if resource.get("type") != AGENT_POOL:
             continue
@@ -244,18 +249,8 @@ def estimate_cost(resources: Iterable[Mapping[str, Any]], table: PriceTable | No
             (clusters[d] for d in resource.get("dependencies") or [] if d in clusters), None
         )
         region = str(_inputs(owner).get("location") or "") if owner else ""
-        items.append(
-            _pool_item(
-                cluster=str(owner.get("name")) if owner else "",
-                pool=str(inputs.get("agentPoolName") or resource.get("name")),
-                vm_size=str(inputs.get("vmSize")),
-                region=region,
-                min_count=int(inputs.get("minCount") or inputs.get("count") or 0),
-                max_count=int(inputs.get("maxCount") or inputs.get("count") or 0),
-                spot=inputs.get("scaleSetPriority") == "Spot",
-                table=table,
-            )
-        )
+        pool = str(inputs.get("agentPoolName") or resource.get("name"))
+        items.append(_pool_line(str(owner.get("name")) if owner else "", pool, inputs, region, table))
     return {
         "monthlyUsd": round(sum(i["baselineMonthlyUsd"] for i in items), 2),
         "maxMonthlyUsd": round(sum(i["maxMonthlyUsd"] for i in items), 2),
