@@ -46,6 +46,8 @@ def policy_config(stack: str, config_file: str | None = None) -> int:
     except ConfigError as exc:
         print("\n".join(exc.lines), file=sys.stderr)
         return 2
-    document = pack_config(cfg.environment, cfg.policy.budget_monthly_usd, [w.to_json() for w in cfg.policy.waivers])
+    pricing = cfg.pricing.model_dump(by_alias=True, exclude_defaults=True)
+    waivers = [w.to_json() for w in cfg.policy.waivers]
+    document = pack_config(cfg.environment, cfg.policy.budget_monthly_usd, waivers, pricing)
     print(json.dumps(document, indent=2))
     return 0

@@ -63,8 +63,10 @@ def pack_config(
     environment: str,
     budget_monthly_usd: float | None = None,
     waivers: Sequence[Mapping[str, Any]] = (),
+    pricing: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The full ``--policy-pack-config`` JSON of a stack: environment levels + budget + waivers."""
+    """The full ``--policy-pack-config`` JSON of a stack: environment levels + budget (+ the stack's price
+    overrides, so the CLI prices like the offline plan) + waivers."""
     config: dict[str, Any] = {}
     for key, value in environment_config(environment).items():
         config[key] = {"enforcementLevel": value} if isinstance(value, str) else dict(value)
@@ -75,6 +77,8 @@ def pack_config(
 
     if budget_monthly_usd is not None:
         entry("gpu-budget")["budgetMonthlyUsd"] = float(budget_monthly_usd)
+    if pricing:
+        entry("gpu-budget")["pricing"] = dict(pricing)
     entry("tags-environment-match")["environment"] = environment
     entry("waiver-valid")["allWaivers"] = waiver_list
     for waiver in waiver_list:

@@ -398,6 +398,18 @@ def test_budget_guard_computes_cost_from_resources_without_a_plan() -> None:
     assert "USD/month" in violation.message
 
 
+def test_cli_budget_guard_prices_with_the_stack_overrides() -> None:
+    # Without a plan (the CLI pack), the stack's `pricing` overrides travel in the pack config: 1 USD/h per A100
+    # node makes both pools (maxCount 4 each) 2 x 4 x 730 = 5,840 USD/month at most.
+    pricing = {"vmSizes": {"Standard_NC24ads_A100_v4": {"westeurope": 1.0}}}
+    config = pack_config("prod", 6000.0, [], pricing)
+    assert config["gpu-budget"]["pricing"] == pricing
+    assert check_config(config) == []
+    assert run("gpu-budget", stack(), {"budgetMonthlyUsd": 6000.0, "pricing": pricing}) == []
+    [violation] = run("gpu-budget", stack(), {"budgetMonthlyUsd": 5000.0, "pricing": pricing})
+    assert "5,840" in violation.message
+
+
 def waiver(expires: str, rule: str = "aks-paid-tier", resource: str = "weu1-aks") -> dict[str, str]:
     return {
         "rule": rule,

@@ -9,7 +9,7 @@ from typing import Any
 
 from components.gpu_pools import LABEL_ALLOCATION
 from components.gpu_skus import gpu_sku
-from components.pricing import estimate_cost
+from components.pricing import PricingSpec, estimate_cost, price_table
 from policies.engine import (
     AGENT_POOL,
     CLUSTER,
@@ -221,13 +221,17 @@ def _gpu_cost(cost: Mapping[str, Any]) -> tuple[float, float, list[str]]:
     return baseline, peak, unpriced
 
 
-def stack_cost(stack: StackView) -> Mapping[str, Any]:
-    """The plan's ``cost`` section, or (under the CLI, no plan) the same estimate from the resources."""
+def stack_cost(stack: StackView, pricing: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
+    """The plan's ``cost`` section, or (under the CLI, no plan) the same estimate from the resources, priced
+    with the stack's ``pricing`` overrides that ``python -m stacks policy-config`` puts in the pack config."""
     if stack.cost and stack.cost.get("items"):
         return stack.cost
     return estimate_cost(
-        {"urn": r.urn, "type": r.type, "name": r.name, "inputs": r.inputs, "dependencies": list(r.dependencies)}
-        for r in stack.resources
+        (
+            {"urn": r.urn, "type": r.type, "name": r.name, "inputs": r.inputs, "dependencies": list(r.dependencies)}
+            for r in stack.resources
+        ),
+        price_table(PricingSpec.model_validate(pricing) if pricing else None),
     )
 
 
@@ -236,7 +240,7 @@ def budget(stack: StackView, ctx: RuleContext) -> Iterator[Finding]:
     if limit is None:
         return
     basis = str(ctx.setting("basis", "max"))
-    baseline, peak, unpriced = _gpu_cost(stack_cost(stack))
+    baseline, peak, unpriced = _gpu_cost(stack_cost(stack, ctx.setting("pricing")))
     spent = peak if basis == "max" else baseline
     anchor = stack.clusters[0].urn if stack.clusters else None
     if unpriced:
@@ -371,6 +375,7 @@ RULES: list[Rule] = [
         settings={
             "budgetMonthlyUsd": {"type": "number", "minimum": 0},
             "basis": {"type": "string", "enum": ["max", "baseline"]},
+            "pricing": {"type": "object"},
         },
     ),
 ]
