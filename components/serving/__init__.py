@@ -40,7 +40,7 @@ def stack_cost(cfg: Any, resources: Iterable[Mapping[str, Any]]) -> dict[str, An
     never reads less than the models it runs; ``monthlyUsd`` (every pool at ``minCount``) and
     ``maxMonthlyUsd`` (every pool at ``maxCount``) bound it.
     """
-    table = price_table(getattr(cfg, "pricing", None))
+    table = price_table(cfg.pricing)
     cost = estimate_cost(resources, table)
     serving, _ = analyse(cfg, table)
     needed: dict[tuple[str, str], int] = {}

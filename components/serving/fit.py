@@ -423,15 +423,15 @@ class ServingPlan:
 
 def analyse(cfg: Any, table: PriceTable | None = None) -> tuple[ServingPlan, list[Issue]]:
     """Fit, choose and place every ``models.<name>`` of ``cfg``; issues use paths relative to the root."""
-    models: dict[str, ModelDeploymentSpec] = dict(getattr(cfg, "models", None) or {})
-    table = table or price_table(getattr(cfg, "pricing", None))
+    models: dict[str, ModelDeploymentSpec] = dict(cfg.models)
+    table = table or price_table(cfg.pricing)
     plan = ServingPlan(table=table)
     issues: list[Issue] = []
-    teams = getattr(cfg, "teams", None)
+    teams = cfg.teams
     offers_cache: dict[str, list[SharingOffer]] = {}
     for name, spec in models.items():
         path: tuple[str | int, ...] = ("models", name)
-        if teams is not None and spec.team not in teams:
+        if spec.team not in teams:
             issues.append(
                 Issue(
                     (*path, "team"),
@@ -478,8 +478,8 @@ def analyse(cfg: Any, table: PriceTable | None = None) -> tuple[ServingPlan, lis
                 )
             )
             continue
-        team = teams.get(spec.team) if teams is not None else None
-        allowed = set(team.profiles) if team is not None and getattr(team, "profiles", None) is not None else None
+        team = teams.get(spec.team)
+        allowed = set(team.profiles) if team is not None else None
         found = candidates(spec, cluster, offers, table, allowed)
         fitting = sorted((c for c in found if c.fits), key=_rank)
         fit = Fit(name, spec, found, fitting[0] if fitting else None)
