@@ -52,6 +52,7 @@ from components.gpu_skus import GPU_SKUS, MIG_PROFILES, GpuModel, GpuSku, MigPro
 
 if TYPE_CHECKING:
     from components.cluster import ClusterHandle, ClusterSpec
+    from stacks.config import PlatformConfig
 
 RESOURCE_API_VERSION = "resource.k8s.io/v1"
 NVIDIA_DRIVER = "gpu.nvidia.com"
@@ -359,7 +360,7 @@ def offers_for(dra: DraSpec, cluster: ClusterSpec) -> list[SharingOffer]:
     return found
 
 
-def sharing_offers(cfg: Any, cluster_key: str) -> list[SharingOffer]:
+def sharing_offers(cfg: PlatformConfig, cluster_key: str) -> list[SharingOffer]:
     """The sharing profiles cluster ``cluster_key`` of the root config ``cfg`` offers, one per pool group."""
     return offers_for(cfg.dra, cfg.clusters[cluster_key])
 
@@ -925,7 +926,7 @@ def _unit(profile: SharingProfileSpec) -> str:
     return f"whole {model.name}"
 
 
-def dra_summary_lines(cfg: Any) -> list[str]:
+def dra_summary_lines(cfg: PlatformConfig) -> list[str]:
     """The plan summary's GPU allocation section: classes, team templates and pods per pool slot."""
     lines = ["GPU allocation (DRA)"]
     dra: DraSpec = cfg.dra

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import pulumi
 import pulumi_azure_native as azure_native
@@ -45,6 +45,9 @@ from components._common import (
     role_assignment,
 )
 from components.gpu_pools import LABEL_VENDOR, GpuSlot, node_agent_tolerations
+
+if TYPE_CHECKING:
+    from stacks.config import PlatformConfig
 
 # --------------------------------------------------------------------------------------------------------------
 # Facts (one place): chart, API groups, role definition ids, names.
@@ -1128,7 +1131,10 @@ def load_dashboard(name: str) -> dict[str, Any]:
 
 
 def observability_args(
-    cfg: Any, clusters: Mapping[str, Any], tags: dict[str, str], webhook_urls: Mapping[str, pulumi.Input[str]]
+    cfg: PlatformConfig,
+    clusters: Mapping[str, Any],
+    tags: dict[str, str],
+    webhook_urls: Mapping[str, pulumi.Input[str]],
 ) -> ObservabilityArgs:
     """Arguments from the root configuration and the built cluster handles (monitored clusters only)."""
     spec: MonitoringSpec = cfg.monitoring

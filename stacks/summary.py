@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from components.dra import dra_summary_lines
 from components.fleet import fleet_summary_lines
@@ -13,6 +13,9 @@ from components.serving.report import fit_table
 from policies.offline import summary_lines as policy_summary_lines
 from stacks.critical_path import critical_path
 from stacks.plan import Plan, Registration
+
+if TYPE_CHECKING:
+    from stacks.config import PlatformConfig
 
 
 def _owner(registration: Registration, by_urn: dict[str, Registration]) -> str:
@@ -81,7 +84,7 @@ def render_summary(plan: Plan) -> str:
     return "\n".join(lines)
 
 
-def serving_summary_lines(cfg: Any, cost: dict[str, Any] | None = None) -> list[str]:
+def serving_summary_lines(cfg: PlatformConfig, cost: dict[str, Any] | None = None) -> list[str]:
     """Model serving fit table and, in a plan, the stack's monthly cost (components/serving, pricing)."""
     serving, _ = analyse(cfg)
     lines = ["Model serving (fit per GPU: weights/TP x 1.02 + 2.3 GiB + KV cache/TP)", *fit_table(serving)]

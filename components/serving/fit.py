@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from components._common import Issue
 from components.dra import SharingOffer, sharing_offers
@@ -25,6 +25,9 @@ from components.gpu_pools import GpuPoolGroupSpec, GpuSlot, gpu_slots
 from components.gpu_skus import GpuSku
 from components.pricing import PriceTable, price_table
 from components.serving.spec import KV_BYTES, WEIGHT_BYTES, ModelArch, ModelDeploymentSpec
+
+if TYPE_CHECKING:
+    from stacks.config import PlatformConfig
 
 GIB = 1024**3
 WEIGHT_OVERHEAD = 1.02
@@ -46,7 +49,7 @@ COMPUTE_CAPABILITY: dict[str, float] = {
 """CUDA compute capability by GPU model: bf16 and fp8 (weight-only Marlin on Ampere) need >= 8.0."""
 
 
-def offers_for(cfg: Any, cluster_key: str) -> list[SharingOffer]:
+def offers_for(cfg: PlatformConfig, cluster_key: str) -> list[SharingOffer]:
     """The cluster's sharing offers, as the DRA component publishes them."""
     return list(sharing_offers(cfg, cluster_key))
 
@@ -421,7 +424,7 @@ class ServingPlan:
         return lines
 
 
-def analyse(cfg: Any, table: PriceTable | None = None) -> tuple[ServingPlan, list[Issue]]:
+def analyse(cfg: PlatformConfig, table: PriceTable | None = None) -> tuple[ServingPlan, list[Issue]]:
     """Fit, choose and place every ``models.<name>`` of ``cfg``; issues use paths relative to the root."""
     models: dict[str, ModelDeploymentSpec] = dict(cfg.models)
     table = table or price_table(cfg.pricing)
