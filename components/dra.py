@@ -351,9 +351,10 @@ def _offer(name: str, profile: SharingProfileSpec, group: str, sku: GpuSku) -> S
 def offers_for(dra: DraSpec, cluster: ClusterSpec) -> list[SharingOffer]:
     """Every (profile, pool group) pair on ``cluster`` that can serve the profile, in a stable order."""
     found: list[SharingOffer] = []
+    slots = _dra_slots(cluster)
     for name, profile in sorted(dra.profiles.items()):
         seen: set[str] = set()
-        for slot in _dra_slots(cluster):
+        for slot in slots:
             if slot.group not in seen and _slot_serves(profile, slot.sku, slot.spec.mig_profile):
                 seen.add(slot.group)
                 found.append(_offer(name, profile, slot.group, slot.sku))
@@ -467,7 +468,7 @@ def dra_issues(dra: DraSpec, teams: dict[str, TeamSpec], clusters: dict[str, Clu
                     ("teams", team),
                     "team key becomes the namespace name and must be a DNS label",
                     team,
-                    "^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$",
+                    DNS_LABEL.pattern,
                     "rename the team, e.g. research",
                 )
             )
@@ -801,9 +802,8 @@ class GpuDra(pulumi.ComponentResource):
         handle = args.cluster
         provider = handle.provider
         child = pulumi.ResourceOptions(parent=self, provider=provider)
-        all_slots = list(handle.gpu_slots)
         dra_slots = _dra_slots(handle.spec)
-        plugin_slots = [s for s in all_slots if s.allocation == "devicePlugin"]
+        plugin_slots = [s for s in handle.gpu_slots if s.allocation == "devicePlugin"]
         self.offers = offers_for(args.dra, handle.spec)
         self.releases = {}
         self.device_classes = {}
@@ -840,8 +840,7 @@ class GpuDra(pulumi.ComponentResource):
                 opts=child,
             )
 
-        offered = sorted({o.profile for o in self.offers})
-        for profile in offered:
+        for profile in sorted({o.profile for o in self.offers}):
             obj = device_class(profile, args.dra.profiles[profile])
             self.device_classes[profile] = k8s.resource.v1.DeviceClass(
                 f"{name}-class-{profile}", metadata=obj["metadata"], spec=obj["spec"], opts=child
@@ -902,7 +901,7 @@ class GpuDra(pulumi.ComponentResource):
 
         self.register_outputs(
             {
-                "deviceClasses": sorted(obj_name for obj_name in self.device_classes),
+                "deviceClasses": sorted(self.device_classes),
                 "namespaces": sorted(self.namespaces),
                 "fleetNamespaces": sorted(t for t in self.namespaces if t in args.fleet_namespaces),
             }

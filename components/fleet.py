@@ -38,12 +38,11 @@ from pydantic import Field, model_validator
 
 from components._common import LABEL_PREFIX, TYPE_PREFIX, Issue, Spec, azure_name, raise_issues
 from components.cluster import ClusterHandle, ClusterSpec
-from components.dra import RESERVED_NAMESPACES, TeamSpec, namespace_object, team_clusters
+from components.dra import NAMESPACE_NAME, RESERVED_NAMESPACES, TeamSpec, namespace_object, team_clusters
 from components.observability import DCGM_NAMESPACE
 
 FLEET_CHILD_NAME = r"^[a-z0-9]([-a-z0-9]{0,48}[a-z0-9])?$"
 """Fleet child names (members, groups, stages, strategies, profiles): 1-50, lowercase, digits, hyphens."""
-K8S_NAMESPACE = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 FLEET_ID = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.ContainerService/fleets/"
     r"(?P<name>[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)$",
@@ -110,7 +109,7 @@ class ManagedNamespacesSpec(Spec):
     delete_policy: Literal["Keep", "Delete"] = "Keep"
     defaults: QuotaSpec = Field(default_factory=QuotaSpec)
     """CPU/memory quota of every team namespace without its own entry (a team's network policy is its own)."""
-    namespaces: dict[Annotated[str, Field(pattern=K8S_NAMESPACE)], QuotaSpec] = Field(default_factory=dict)
+    namespaces: dict[Annotated[str, Field(pattern=NAMESPACE_NAME.pattern)], QuotaSpec] = Field(default_factory=dict)
     """A team's quota override (cpu/memory keys only), and namespaces that are not teams (quota and rules)."""
 
 
@@ -386,7 +385,6 @@ def _managed_namespace_issues(
 class FleetNamespacePlan:
     """One ``FleetManagedNamespace``: where it is placed and what it carries (pure, from the config)."""
 
-    name: str
     team: str | None
     """The team it is the namespace of (None for ``managedNamespaces.namespaces`` entries that are not teams)."""
     clusters: tuple[str, ...]
@@ -412,14 +410,14 @@ def fleet_namespaces(
     managed = fleet.managed_namespaces
     if not managed.enabled:
         return {}
+    teams = teams or {}
     plans: dict[str, FleetNamespacePlan] = {}
-    for team, spec in (teams or {}).items():
+    for team, spec in teams.items():
         on = set(team_clusters(spec, dict(clusters)))
         members = tuple(key for key in fleet.members if key in on)
         if not members:
             continue
         plans[team] = FleetNamespacePlan(
-            name=team,
             team=team,
             clusters=members,
             quota=managed.namespaces.get(team, managed.defaults),
@@ -428,9 +426,8 @@ def fleet_namespaces(
             labels={**namespace_object(team, spec)["metadata"]["labels"], OWNER_LABEL: "fleet"},
         )
     for namespace, quota in managed.namespaces.items():
-        if namespace not in plans and namespace not in (teams or {}):
+        if namespace not in teams:
             plans[namespace] = FleetNamespacePlan(
-                name=namespace,
                 team=None,
                 clusters=tuple(fleet.members),
                 quota=quota,
@@ -553,10 +550,9 @@ class AksFleet(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, protect=args.protect, depends_on=[rg]),
             )
             anchor = [self.fleet]
-        fleet_id: pulumi.Input[str] = self.fleet.id if self.fleet else str(spec.existing_fleet_id)
 
-        def child(extra: list[pulumi.Resource] | None = None) -> pulumi.ResourceOptions:
-            return pulumi.ResourceOptions(parent=self, depends_on=[*anchor, *(extra or [])])
+        def child(after: list[pulumi.Resource]) -> pulumi.ResourceOptions:
+            return pulumi.ResourceOptions(parent=self, depends_on=[*anchor, *after])
 
         self.members = {}
         for key, member in spec.members.items():
@@ -574,7 +570,7 @@ class AksFleet(pulumi.ComponentResource):
         member_list: list[pulumi.Resource] = list(self.members.values())
 
         self.strategy = None
-        if spec.update_strategy and names.strategy:
+        if spec.update_strategy:
             self.strategy = cs.FleetUpdateStrategy(
                 f"{name}-strategy",
                 resource_group_name=names.resource_group,
@@ -594,7 +590,7 @@ class AksFleet(pulumi.ComponentResource):
             )
 
         self.auto_upgrade = None
-        if spec.auto_upgrade and names.auto_upgrade:
+        if spec.auto_upgrade:
             self.auto_upgrade = cs.AutoUpgradeProfile(
                 f"{name}-autoupgrade",
                 resource_group_name=names.resource_group,
@@ -664,7 +660,6 @@ class AksFleet(pulumi.ComponentResource):
                 opts=child([self.members[key]]),
             )
 
-        self.fleet_id = fleet_id
         self.register_outputs({"fleetName": names.fleet, "fleetResourceGroup": names.resource_group})
 
 

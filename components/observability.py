@@ -20,7 +20,6 @@ matching node is simply empty.
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -34,7 +33,6 @@ import pulumi_kubernetes as k8s
 from pydantic import Field, model_validator
 
 from components._common import (
-    LABEL_PREFIX,
     PROJECT,
     TYPE_PREFIX,
     ConfigError,
@@ -44,13 +42,22 @@ from components._common import (
     raise_issues,
     role_assignment,
 )
-from components.gpu_pools import LABEL_VENDOR, GpuSlot, node_agent_tolerations
+from components.cluster import ClusterHandle, ClusterSpec
+from components.gpu_pools import (
+    LABEL_ALLOCATION,
+    LABEL_COLOUR,
+    LABEL_GROUP,
+    LABEL_ROLE,
+    LABEL_VENDOR,
+    GpuSlot,
+    node_agent_tolerations,
+)
 
 if TYPE_CHECKING:
     from stacks.config import PlatformConfig
 
 # --------------------------------------------------------------------------------------------------------------
-# Facts (one place): chart, API groups, role definition ids, names.
+# Facts (one place): chart, API groups, names.
 # --------------------------------------------------------------------------------------------------------------
 
 DCGM_CHART = "dcgm-exporter"
@@ -77,13 +84,7 @@ SECRETS_NAMESPACE = f"{PROJECT}-secrets"
 DASHBOARDS_DIR = Path(__file__).resolve().parent / "dashboards"
 DASHBOARDS = {"gpu": DASHBOARDS_DIR / "gpu.json", "network": DASHBOARDS_DIR / "network.json"}
 
-NODE_POOL_LABELS = [
-    f"{LABEL_PREFIX}/gpu-pool",
-    f"{LABEL_PREFIX}/color",
-    f"{LABEL_PREFIX}/slot-role",
-    f"{LABEL_PREFIX}/gpu-vendor",
-    f"{LABEL_PREFIX}/gpu-allocation",
-]
+NODE_POOL_LABELS = [LABEL_GROUP, LABEL_COLOUR, LABEL_ROLE, LABEL_VENDOR, LABEL_ALLOCATION]
 """Node labels exported by kube-state-metrics as ``kube_node_labels{label_ai_platform_gpu_pool=...}``: the
 only way a node's pool reaches GPU series (DCGM series carry the node name, not its labels)."""
 
@@ -104,6 +105,20 @@ class WebhookSpec(Spec):
     common_alert_schema: bool = True
 
 
+def _receiver_name_issues(kind: str, name: str, example: str) -> list[Issue]:
+    if _RECEIVER.match(name):
+        return []
+    return [
+        Issue(
+            (kind, name),
+            "receiver name must be letters, digits and hyphens",
+            name,
+            _RECEIVER.pattern,
+            f"rename the receiver, e.g. {example}",
+        )
+    ]
+
+
 class AlertsSpec(Spec):
     action_group_short_name: Annotated[str, Field(min_length=1, max_length=12)] = "aiplatform"
     emails: dict[str, str] = Field(default_factory=dict)
@@ -118,16 +133,7 @@ class AlertsSpec(Spec):
     def _check(self) -> AlertsSpec:
         issues: list[Issue] = []
         for name, address in self.emails.items():
-            if not _RECEIVER.match(name):
-                issues.append(
-                    Issue(
-                        ("emails", name),
-                        "receiver name must be letters, digits and hyphens",
-                        name,
-                        "^[A-Za-z][A-Za-z0-9-]{0,49}$",
-                        "rename the receiver, e.g. platform-oncall",
-                    )
-                )
+            issues.extend(_receiver_name_issues("emails", name, "platform-oncall"))
             if not _EMAIL.match(address):
                 issues.append(
                     Issue(
@@ -135,16 +141,7 @@ class AlertsSpec(Spec):
                     )
                 )
         for name, hook in self.webhooks.items():
-            if not _RECEIVER.match(name):
-                issues.append(
-                    Issue(
-                        ("webhooks", name),
-                        "receiver name must be letters, digits and hyphens",
-                        name,
-                        "^[A-Za-z][A-Za-z0-9-]{0,49}$",
-                        "rename the receiver, e.g. pagerduty",
-                    )
-                )
+            issues.extend(_receiver_name_issues("webhooks", name, "pagerduty"))
             if hook.url_secret.lower().startswith(("http:", "https:")) or not _SECRET_KEY.match(hook.url_secret):
                 issues.append(
                     Issue(
@@ -208,19 +205,14 @@ class KubeStateMetricsSpec(Spec):
                                 "correct the key",
                             )
                         )
-        if (
-            "nodes" in self.labels
-            and f"{LABEL_PREFIX}/gpu-pool" not in self.labels["nodes"]
-            and "*" not in self.labels["nodes"]
-        ):
+        if "nodes" in self.labels and LABEL_GROUP not in self.labels["nodes"] and "*" not in self.labels["nodes"]:
             issues.append(
                 Issue(
                     ("labels", "nodes"),
-                    f"must include {LABEL_PREFIX}/gpu-pool: the GPU per-pool rules "
-                    "join DCGM series to kube_node_labels on it",
+                    f"must include {LABEL_GROUP}: the GPU per-pool rules join DCGM series to kube_node_labels on it",
                     self.labels["nodes"],
-                    f"a list containing {LABEL_PREFIX}/gpu-pool",
-                    f"add {LABEL_PREFIX}/gpu-pool",
+                    f"a list containing {LABEL_GROUP}",
+                    f"add {LABEL_GROUP}",
                 )
             )
         raise_issues(issues)
@@ -277,7 +269,7 @@ class MonitoringSpec(Spec):
         return self
 
 
-def monitoring_issues(environment: str, spec: MonitoringSpec, clusters: Mapping[str, Any]) -> list[Issue]:
+def monitoring_issues(environment: str, spec: MonitoringSpec, clusters: Mapping[str, ClusterSpec]) -> list[Issue]:
     """Environment rules, with paths relative to the root model: staging and prod are always monitored."""
     if environment not in ("staging", "prod"):
         return []
@@ -326,25 +318,26 @@ def monitoring_issues(environment: str, spec: MonitoringSpec, clusters: Mapping[
     return issues
 
 
-def monitored(spec: MonitoringSpec, cluster_spec: Any) -> bool:
-    return spec.enabled and bool(cluster_spec.features.monitoring)
+def monitored(spec: MonitoringSpec, cluster_spec: ClusterSpec) -> bool:
+    return spec.enabled and cluster_spec.features.monitoring
 
 
-def cluster_monitor_profile(spec: MonitoringSpec, cluster_spec: Any) -> Any:
+def cluster_monitor_profile(
+    spec: MonitoringSpec, cluster_spec: ClusterSpec
+) -> azure_native.containerservice.ManagedClusterAzureMonitorProfileArgs:
     """``azureMonitorProfile`` for one cluster; always a literal ``metrics.enabled`` so policy can read it."""
     cs = azure_native.containerservice
-    if not monitored(spec, cluster_spec):
-        return cs.ManagedClusterAzureMonitorProfileArgs(
-            metrics=cs.ManagedClusterAzureMonitorProfileMetricsArgs(enabled=False)
-        )
+    on = monitored(spec, cluster_spec)
     ksm = spec.kube_state_metrics
     return cs.ManagedClusterAzureMonitorProfileArgs(
         metrics=cs.ManagedClusterAzureMonitorProfileMetricsArgs(
-            enabled=True,
+            enabled=on,
             kube_state_metrics=cs.ManagedClusterAzureMonitorProfileKubeStateMetricsArgs(
                 metric_labels_allowlist=KubeStateMetricsSpec.render(ksm.labels) or None,
                 metric_annotations_allow_list=KubeStateMetricsSpec.render(ksm.annotations) or None,
-            ),
+            )
+            if on
+            else None,
         )
     )
 
@@ -648,28 +641,33 @@ def rule_groups(spec: MonitoringSpec, cluster_name: str, slots: Sequence[GpuSlot
             KUBERNETES_RECORDING_RULES,
         ),
     ]
-    if slots:
-        if any(s.sku.gpu.vendor == "nvidia" for s in slots) and spec.dcgm_exporter.enabled:
-            groups.append(
-                RuleGroup(
-                    f"GpuRecordingRulesRuleGroup-{cluster_name}",
-                    "GPU utilisation and memory per pool and per team namespace (DCGM)",
-                    gpu_recording_rules(),
-                )
+    if not slots:
+        return groups
+    alerts = gpu_alert_rules(spec.alerts, cluster_name, slots)
+    if dcgm_exported(spec, slots):
+        groups.append(
+            RuleGroup(
+                f"GpuRecordingRulesRuleGroup-{cluster_name}",
+                "GPU utilisation and memory per pool and per team namespace (DCGM)",
+                gpu_recording_rules(),
             )
-            alerts = gpu_alert_rules(spec.alerts, cluster_name, slots)
-        else:
-            alerts = [r for r in gpu_alert_rules(spec.alerts, cluster_name, slots) if r.alert == "GpuPoolNoReadyNodes"]
-        if alerts:
-            groups.append(
-                RuleGroup(f"GpuAlertsRuleGroup-{cluster_name}", "GPU health, waste and capacity alerts", alerts)
-            )
+        )
+    else:
+        # Without DCGM series only the node-readiness alert (kube-state-metrics) can fire.
+        alerts = [r for r in alerts if r.alert == "GpuPoolNoReadyNodes"]
+    if alerts:
+        groups.append(RuleGroup(f"GpuAlertsRuleGroup-{cluster_name}", "GPU health, waste and capacity alerts", alerts))
     return groups
 
 
 # --------------------------------------------------------------------------------------------------------------
 # DCGM exporter
 # --------------------------------------------------------------------------------------------------------------
+
+
+def dcgm_exported(spec: MonitoringSpec, slots: Sequence[GpuSlot]) -> bool:
+    """Whether the cluster runs the DCGM exporter: it is enabled and the cluster has an NVIDIA GPU pool."""
+    return spec.dcgm_exporter.enabled and any(s.sku.gpu.vendor == "nvidia" for s in slots)
 
 
 def dcgm_values(spec: MonitoringSpec) -> dict[str, Any]:
@@ -774,6 +772,8 @@ class ObservabilityArgs:
 @dataclass
 class _Workspace:
     region: str
+    suffix: str
+    """Of its children's logical names: empty with one workspace per stack, ``-<region>`` per region."""
     workspace: azure_native.monitor.AzureMonitorWorkspace
     dce: azure_native.monitor.DataCollectionEndpoint
     dcr: azure_native.monitor.DataCollectionRule
@@ -804,21 +804,16 @@ class Observability(pulumi.ComponentResource):
         )
         client = azure_native.authorization.get_client_config_output()
 
-        regions = (
-            sorted({c.location for c in args.clusters} | {args.location})
-            if spec.workspaces == "region"
-            else [args.location]
-        )
+        per_region = spec.workspaces == "region"
+        regions = sorted({c.location for c in args.clusters} | {args.location}) if per_region else [args.location]
         workspaces: dict[str, _Workspace] = {}
         for region in regions:
-            suffix = "" if spec.workspaces == "stack" else f"-{region}"
+            suffix = f"-{region}" if per_region else ""
             workspace = mon.AzureMonitorWorkspace(
                 f"{name}-workspace{suffix}",
                 resource_group_name=rg.name,
                 location=region,
-                azure_monitor_workspace_name=azure_name(
-                    "amw", *base, region if spec.workspaces == "region" else "", max_len=44
-                ),
+                azure_monitor_workspace_name=azure_name("amw", *base, region if per_region else "", max_len=44),
                 tags=tags,
                 opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
             )
@@ -858,21 +853,17 @@ class Observability(pulumi.ComponentResource):
                 tags=tags,
                 opts=child,
             )
-            workspaces[region] = _Workspace(region, workspace, dce, dcr)
+            workspaces[region] = _Workspace(region, suffix, workspace, dce, dcr)
         self.workspace_ids = {r: w.workspace.id for r, w in workspaces.items()}
 
         action_group = self._action_group(name, spec, rg.name, tags, args.webhook_urls)
 
-        config_dces: dict[str, azure_native.monitor.DataCollectionEndpoint] = {}
+        # The configuration-access endpoint must be in the cluster's region: a workspace's endpoint where there
+        # is one, else one extra endpoint per region.
+        config_dces = {region: ws.dce for region, ws in workspaces.items()}
         for cluster in args.clusters:
-            ws = workspaces[cluster.location if spec.workspaces == "region" else args.location]
-            # The configuration-access endpoint must be in the cluster's region; reuse the workspace's when it is.
-            if cluster.location == ws.region:
-                config_dce = ws.dce
-            elif cluster.location in config_dces:
-                config_dce = config_dces[cluster.location]
-            else:
-                config_dce = mon.DataCollectionEndpoint(
+            if cluster.location not in config_dces:
+                config_dces[cluster.location] = mon.DataCollectionEndpoint(
                     f"{name}-dce-config-{cluster.location}",
                     resource_group_name=rg.name,
                     location=cluster.location,
@@ -882,13 +873,13 @@ class Observability(pulumi.ComponentResource):
                     tags=tags,
                     opts=child,
                 )
-                config_dces[cluster.location] = config_dce
-            self._attach(name, spec, cluster, ws, config_dce, rg.name, action_group, tags)
+            ws = workspaces[cluster.location if per_region else args.location]
+            self._attach(name, spec, cluster, ws, config_dces[cluster.location], rg.name, action_group, tags)
 
         self.grafana_endpoint = None
         self.dashboard_imports = {}
         if spec.grafana_enabled:
-            self._grafana(name, spec, args, rg.name, rg_name, tags, list(workspaces.values()), client.subscription_id)
+            self._grafana(name, args, rg.name, rg_name, tags, list(workspaces.values()), client.subscription_id)
 
         self.register_outputs({"workspaceIds": self.workspace_ids, "grafanaEndpoint": self.grafana_endpoint})
 
@@ -997,7 +988,7 @@ class Observability(pulumi.ComponentResource):
                 opts=child,
             )
 
-        if spec.dcgm_exporter.enabled and any(s.sku.gpu.vendor == "nvidia" for s in cluster.gpu_slots):
+        if dcgm_exported(spec, cluster.gpu_slots):
             k8s_opts = pulumi.ResourceOptions(parent=self, provider=cluster.provider)
             objects = dcgm_rbac_objects()
             ns = k8s.core.v1.Namespace(f"{prefix}-dcgm-ns", metadata=objects["namespace"]["metadata"], opts=k8s_opts)
@@ -1030,7 +1021,6 @@ class Observability(pulumi.ComponentResource):
     def _grafana(
         self,
         name: str,
-        spec: MonitoringSpec,
         args: ObservabilityArgs,
         rg: pulumi.Input[str],
         rg_name: str,
@@ -1039,6 +1029,7 @@ class Observability(pulumi.ComponentResource):
         subscription_id: pulumi.Input[str],
     ) -> None:
         dash = azure_native.dashboard
+        spec = args.spec
         grafana_name = azure_name("graf", args.name_prefix, args.environment, max_len=23)
         grafana = dash.Grafana(
             f"{name}-grafana",
@@ -1067,9 +1058,8 @@ class Observability(pulumi.ComponentResource):
         )
         principal = grafana.identity.apply(lambda i: i.principal_id if i else None)
         for w in workspaces:
-            suffix = "" if spec.workspaces == "stack" else f"-{w.region}"
             role_assignment(
-                f"{name}-grafana-reader{suffix}",
+                f"{name}-grafana-reader{w.suffix}",
                 scope=w.workspace.id,
                 role="Monitoring Data Reader",
                 principal_id=principal,
@@ -1101,7 +1091,7 @@ class Observability(pulumi.ComponentResource):
 # --------------------------------------------------------------------------------------------------------------
 
 
-def summary_lines(spec: MonitoringSpec, clusters: Mapping[str, Any]) -> list[str]:
+def summary_lines(spec: MonitoringSpec, clusters: Mapping[str, ClusterHandle]) -> list[str]:
     lines = ["Monitoring"]
     if not spec.enabled:
         return [*lines, "  OFF (monitoring.enabled: false)"]
@@ -1125,14 +1115,9 @@ def summary_lines(spec: MonitoringSpec, clusters: Mapping[str, Any]) -> list[str
     return lines
 
 
-def load_dashboard(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(DASHBOARDS[name].read_text())
-    return data
-
-
 def observability_args(
     cfg: PlatformConfig,
-    clusters: Mapping[str, Any],
+    clusters: Mapping[str, ClusterHandle],
     tags: dict[str, str],
     webhook_urls: Mapping[str, pulumi.Input[str]],
 ) -> ObservabilityArgs:

@@ -12,6 +12,7 @@ reports them with ``unknown=True`` and the engine downgrades the finding to an a
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -27,40 +28,22 @@ CLUSTER = "azure-native:containerservice:ManagedCluster"
 AGENT_POOL = "azure-native:containerservice:AgentPool"
 
 
-class _Unknown:
-    """A value that is not known before the deployment (null in the plan, unknown in a preview)."""
+class _Missing(enum.Enum):
+    """Why a property has no value: not known before the deployment (null in the plan, unknown in a
+    preview), or not set at all. Enum members stay singletons through copy and pickle, so ``is`` is safe."""
 
-    _instance: _Unknown | None = None
-
-    def __new__(cls) -> _Unknown:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
+    UNKNOWN = "<unknown>"
+    UNSET = "<unset>"
 
     def __repr__(self) -> str:
-        return "<unknown>"
+        return self.value
 
     def __bool__(self) -> bool:
         return False
 
 
-class _Unset:
-    _instance: _Unset | None = None
-
-    def __new__(cls) -> _Unset:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "<unset>"
-
-    def __bool__(self) -> bool:
-        return False
-
-
-UNKNOWN: Any = _Unknown()
-UNSET: Any = _Unset()
+UNKNOWN: Any = _Missing.UNKNOWN
+UNSET: Any = _Missing.UNSET
 
 
 def lookup(inputs: Any, path: str, default: Any = UNSET) -> Any:
@@ -119,10 +102,6 @@ class RuleContext:
     def setting(self, key: str, default: Any = None) -> Any:
         value = self.settings.get(key, default)
         return default if value is None else value
-
-
-ResourceCheck = Callable[[Resource, RuleContext], Iterable[Finding]]
-StackCheck = Callable[["StackView", RuleContext], Iterable[Finding]]
 
 
 @dataclass(frozen=True)
@@ -221,14 +200,6 @@ class Waiver:
         when = expires if isinstance(expires, dt.date) else dt.date.fromisoformat(str(expires))
         return Waiver(str(raw.get("rule", rule or "")), str(raw.get("resource", "")), str(raw.get("reason", "")), when)
 
-    def to_json(self) -> dict[str, str]:
-        return {
-            "rule": self.rule,
-            "resource": self.resource,
-            "reason": self.reason,
-            "expires": self.expires.isoformat(),
-        }
-
 
 def enforcement_of(rule: Rule, pack_config: Mapping[str, Any]) -> str:
     """Per-rule config, then ``all``, then the rule's own level (CrossGuard's order)."""
@@ -289,13 +260,20 @@ def evaluate(
         level = enforcement_of(rule, pack_config)
         if level == "disabled":
             continue
-        settings = settings_of(rule, pack_config)
-        context = RuleContext({**settings, "today": today.isoformat()}, stack)
-        for finding in unwaived(run_rule(rule, stack, context), settings, rule.id, stack, today):
+        for finding in findings(rule, stack, settings_of(rule, pack_config), today):
             enforcement = "advisory" if finding.unknown else level
             message = cannot_verify(finding.message) if finding.unknown else finding.message
             violations.append(Violation(rule.id, enforcement, finding.urn, message))
     return violations
+
+
+def findings(rule: Rule, stack: StackView, settings: Mapping[str, Any], today: dt.date) -> Iterator[Finding]:
+    """What ``rule`` finds on ``stack`` with its ``settings`` (``today`` dates the waivers), minus waived findings.
+
+    One path for the offline evaluation and the CrossGuard adapters (policies/pack.py).
+    """
+    context = RuleContext({**settings, "today": today.isoformat()}, stack)
+    return unwaived(run_rule(rule, stack, context), settings, rule.id, stack, today)
 
 
 def unwaived(
@@ -325,21 +303,19 @@ def run_rule(rule: Rule, stack: StackView, context: RuleContext) -> Iterator[Fin
 
 def resources_from_plan(document: Mapping[str, Any]) -> list[Resource]:
     """Custom resources and components of a ``platform-plan/v1`` document."""
-    resources = []
-    for raw in document.get("resources") or []:
-        resources.append(
-            Resource(
-                urn=str(raw["urn"]),
-                type=str(raw["type"]),
-                name=str(raw["name"]),
-                inputs=raw.get("inputs") or {},
-                protect=bool(raw.get("protect")),
-                parent=raw.get("parent"),
-                dependencies=tuple(raw.get("dependencies") or ()),
-                provider=raw.get("provider"),
-            )
+    return [
+        Resource(
+            urn=str(raw["urn"]),
+            type=str(raw["type"]),
+            name=str(raw["name"]),
+            inputs=raw.get("inputs") or {},
+            protect=bool(raw.get("protect")),
+            parent=raw.get("parent"),
+            dependencies=tuple(raw.get("dependencies") or ()),
+            provider=raw.get("provider"),
         )
-    return resources
+        for raw in document.get("resources") or []
+    ]
 
 
 def plain_props(props: Any) -> Any:

@@ -51,14 +51,6 @@ def evaluate_plan(document: Mapping[str, Any], today: dt.date | None = None) -> 
     return evaluate(RULES, resources_from_plan(document), config, cost, today)
 
 
-def format_violations(violations: list[dict[str, Any]] | list[Violation]) -> list[str]:
-    lines = []
-    for v in violations:
-        item = v.to_json() if isinstance(v, Violation) else v
-        lines.append(f"  [{item['enforcement']}] {item['policy']}: {item['message']}")
-    return lines
-
-
 def summary_lines(violations: list[dict[str, Any]]) -> list[str]:
     """The plan summary's policy section: counts, then one line per violation (mandatory first)."""
     mandatory = [v for v in violations if v.get("enforcement") == "mandatory"]
@@ -66,5 +58,5 @@ def summary_lines(violations: list[dict[str, Any]]) -> list[str]:
     lines = [f"Policy ({len(mandatory)} mandatory, {len(advisory)} advisory violations)"]
     if not violations:
         lines.append("  all rules pass")
-    lines.extend(format_violations(mandatory + advisory))
+    lines.extend(f"  [{v['enforcement']}] {v['policy']}: {v['message']}" for v in mandatory + advisory)
     return lines

@@ -9,7 +9,7 @@ as an unknown-value error, which CrossGuard reports as advisory during preview.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from pulumi_policy import (
@@ -25,7 +25,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
 
-from policies.engine import Finding, Resource, Rule, RuleContext, StackView, cannot_verify, plain_props, unwaived
+from policies.engine import Finding, Resource, Rule, StackView, cannot_verify, findings, plain_props
 from policies.pack_config import settings_schema
 from policies.rules import RULES
 
@@ -74,13 +74,9 @@ def _resource_validate(rule: Rule) -> Callable[[ResourceValidationArgs, ReportVi
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         if not rule.applies_to(args.resource_type):
             return
-        resource = resource_from_args(args)
+        stack = StackView([resource_from_args(args)])
         settings = dict(args.get_config() or {})
-        stack = StackView([resource])
-        today = dt.date.today()
-        context = RuleContext({**settings, "today": today.isoformat()}, stack)
-        findings = [f if f.urn else Finding(f.message, resource.urn, f.unknown) for f in rule.check(resource, context)]
-        _report(unwaived(findings, settings, rule.id, stack, today), report_violation, False)
+        _report(findings(rule, stack, settings, dt.date.today()), report_violation, False)
 
     return validate
 
@@ -88,10 +84,8 @@ def _resource_validate(rule: Rule) -> Callable[[ResourceValidationArgs, ReportVi
 def _stack_validate(rule: Rule) -> Callable[[StackValidationArgs, ReportViolation], None]:
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         stack = StackView([resource_from_policy_resource(r) for r in args.resources])
-        settings: Mapping[str, Any] = dict(args.get_config() or {})
-        today = dt.date.today()
-        context = RuleContext({**settings, "today": today.isoformat()}, stack)
-        _report(unwaived(rule.check(stack, context), settings, rule.id, stack, today), report_violation, True)
+        settings = dict(args.get_config() or {})
+        _report(findings(rule, stack, settings, dt.date.today()), report_violation, True)
 
     return validate
 

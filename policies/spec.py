@@ -24,12 +24,7 @@ class WaiverSpec(Spec):
     expires: dt.date
 
     def to_json(self) -> dict[str, str]:
-        return {
-            "rule": self.rule,
-            "resource": self.resource,
-            "reason": self.reason,
-            "expires": self.expires.isoformat(),
-        }
+        return self.model_dump(mode="json", by_alias=True)
 
 
 class PolicySpec(Spec):
@@ -55,4 +50,4 @@ class PolicySpec(Spec):
         return self
 
     def to_json(self) -> dict[str, Any]:
-        return {"budgetMonthlyUsd": self.budget_monthly_usd, "waivers": [w.to_json() for w in self.waivers]}
+        return self.model_dump(mode="json", by_alias=True)

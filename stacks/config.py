@@ -90,7 +90,7 @@ class PlatformConfig(Spec):
                     )
                 )
         if self.fleet is not None:
-            issues.extend(fleet_issues(self.fleet, self.clusters, getattr(self, "teams", None)))
+            issues.extend(fleet_issues(self.fleet, self.clusters, self.teams))
         issues.extend(dra_issues(self.dra, self.teams, self.clusters))
         issues.extend(monitoring_issues(self.environment, self.monitoring, self.clusters))
         if self.models:

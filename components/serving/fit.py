@@ -49,11 +49,6 @@ COMPUTE_CAPABILITY: dict[str, float] = {
 """CUDA compute capability by GPU model: bf16 and fp8 (weight-only Marlin on Ampere) need >= 8.0."""
 
 
-def offers_for(cfg: PlatformConfig, cluster_key: str) -> list[SharingOffer]:
-    """The cluster's sharing offers, as the DRA component publishes them."""
-    return list(sharing_offers(cfg, cluster_key))
-
-
 @dataclass(frozen=True)
 class Estimate:
     """Memory one GPU of a replica needs, in GiB, and the inputs that produced it."""
@@ -275,7 +270,6 @@ class Placement:
     whole_gpu_alternative: int
     nodes: int
     max_nodes: int
-    gpus_per_node: int
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -376,7 +370,6 @@ def place(fits: Sequence[Fit]) -> list[Placement]:
                 alternative,
                 nodes,
                 first.slot.spec.max_count,
-                per_node,
             )
         )
     return placements
@@ -468,7 +461,7 @@ def analyse(cfg: PlatformConfig, table: PriceTable | None = None) -> tuple[Servi
             )
             continue
         if spec.cluster not in offers_cache:
-            offers_cache[spec.cluster] = offers_for(cfg, spec.cluster)
+            offers_cache[spec.cluster] = sharing_offers(cfg, spec.cluster)
         offers = offers_cache[spec.cluster]
         if spec.profile and spec.profile not in {o.profile for o in offers}:
             issues.append(

@@ -21,7 +21,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components._common import TYPE_PREFIX
-from components.dra import METRICS_COLLECTOR, MODEL_LABEL
+from components.dra import METRICS_COLLECTOR, MODEL_LABEL, RESOURCE_API_VERSION
 from components.gpu_pools import LABEL_COLOUR, LABEL_GROUP
 from components.serving.fit import COMPUTE_CAPABILITY, Fit
 
@@ -107,7 +107,7 @@ def resource_claim_template(fit: Fit, namespace: str) -> dict[str, Any]:
     chosen = fit.chosen
     assert chosen is not None
     return {
-        "apiVersion": "resource.k8s.io/v1",
+        "apiVersion": RESOURCE_API_VERSION,
         "kind": "ResourceClaimTemplate",
         "metadata": _metadata(f"{fit.name}-gpu", namespace),
         "spec": {

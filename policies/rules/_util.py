@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -26,6 +27,11 @@ def problem(resource: Resource, prop: str, got: Any, expected: str, fix: str, de
     if got is UNSET and default_note:
         shown = f"unset (Azure default: {default_note})"
     return Finding(f"{resource.label}: {prop} is {shown}; expected {expected}. Fix: {fix}")
+
+
+def at(finding: Finding, urn: str) -> Finding:
+    """``finding`` reported on ``urn``: what a stack rule does with a resource's message."""
+    return dataclasses.replace(finding, urn=urn)
 
 
 def unknown(resource: Resource, prop: str, expected: str) -> Finding:

@@ -10,7 +10,7 @@ from typing import Any
 from components._common import STANDBY_TAINT
 from components.gpu_pools import COLOURS, LABEL_COLOUR, LABEL_GROUP, LABEL_ROLE
 from policies.engine import AGENT_POOL, UNKNOWN, UNSET, Finding, Resource, Rule, RuleContext, StackView
-from policies.rules._util import problem, unknown
+from policies.rules._util import at, problem, unknown
 from policies.rules.gpu import is_gpu_pool
 
 ROLES = ("active", "standby")
@@ -119,27 +119,27 @@ def active_slot(stack: StackView, ctx: RuleContext) -> Iterator[Finding]:
         pool = active[0]
         max_count, min_count = pool.get("maxCount"), pool.get("minCount", 0)
         if max_count is UNKNOWN or min_count is UNKNOWN:
-            yield Finding(unknown(pool, "maxCount", "an active slot with capacity").message, pool.urn, True)
+            yield at(unknown(pool, "maxCount", "an active slot with capacity"), pool.urn)
         elif not isinstance(max_count, int) or max_count < 1:
-            yield Finding(
+            yield at(
                 problem(
                     pool,
                     "maxCount",
                     max_count,
                     ">= 1 on the active colour (it takes all GPU work)",
                     "raise maxCount of the active slot",
-                ).message,
+                ),
                 pool.urn,
             )
         elif not isinstance(min_count, int) or min_count < min_active:
-            yield Finding(
+            yield at(
                 problem(
                     pool,
                     "minCount",
                     min_count,
                     f">= {min_active} on the active colour here",
                     f"raise minCount of the active slot to {min_active}",
-                ).message,
+                ),
                 pool.urn,
             )
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from policies.engine import AGENT_POOL, CLUSTER, UNKNOWN, UNSET, Finding, Resource, Rule, RuleContext, StackView
-from policies.rules._util import expect, is_true, pools_of, problem, unknown
+from policies.rules._util import at, expect, is_true, pools_of, problem, unknown
 
 FLEET_MEMBER = "azure-native:containerservice:FleetMember"
 FLEET_AUTO_UPGRADE = "azure-native:containerservice:AutoUpgradeProfile"
@@ -165,22 +165,23 @@ def upgrade_channel(stack: StackView, _: RuleContext) -> Iterator[Finding]:
     for cluster in stack.clusters:
         value = cluster.get("autoUpgradeProfile.upgradeChannel", "none")
         if value is UNKNOWN:
-            yield Finding(
-                unknown(cluster, "autoUpgradeProfile.upgradeChannel", "a channel other than 'none'").message,
+            yield at(
+                unknown(cluster, "autoUpgradeProfile.upgradeChannel", "a channel other than 'none'"),
                 cluster.urn,
-                True,
             )
         elif value == "none" and not _fleet_managed(stack, cluster):
             shown = UNSET if cluster.get("autoUpgradeProfile.upgradeChannel") is UNSET else value
-            f = problem(
-                cluster,
-                "autoUpgradeProfile.upgradeChannel",
-                shown,
-                "patch, stable, rapid or node-image (or a Fleet auto-upgrade profile managing the cluster)",
-                "set upgrade.channel: patch, or join a Fleet with an auto-upgrade profile",
-                "none",
+            yield at(
+                problem(
+                    cluster,
+                    "autoUpgradeProfile.upgradeChannel",
+                    shown,
+                    "patch, stable, rapid or node-image (or a Fleet auto-upgrade profile managing the cluster)",
+                    "set upgrade.channel: patch, or join a Fleet with an auto-upgrade profile",
+                    "none",
+                ),
+                cluster.urn,
             )
-            yield Finding(f.message, cluster.urn)
 
 
 def node_os_channel(r: Resource, _: RuleContext) -> Iterator[Finding]:

@@ -13,7 +13,7 @@ from typing import Any
 from components.gpu_pools import GPU_TAINTS, LABEL_ALLOCATION, LABEL_GROUP
 from components.gpu_skus import GPU_SKUS
 from policies.engine import AGENT_POOL, UNKNOWN, UNSET, Finding, Resource, Rule, RuleContext, StackView
-from policies.rules._util import expect, is_true, pool_sku, problem, unknown
+from policies.rules._util import at, expect, is_true, pool_sku, problem, unknown
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 DAEMON_SET = "kubernetes:apps/v1:DaemonSet"
@@ -28,10 +28,6 @@ def is_gpu_pool(r: Resource) -> bool:
     if isinstance(labels, Mapping) and LABEL_GROUP in labels:
         return True
     return pool_sku(r) is not None or (isinstance(size, str) and size.lower().startswith("standard_n"))
-
-
-def _taints(r: Resource) -> Any:
-    return r.get("nodeTaints", [])
 
 
 def sku_allowed(r: Resource, ctx: RuleContext) -> Iterator[Finding]:
@@ -53,7 +49,7 @@ def gpu_taint(r: Resource, _: RuleContext) -> Iterator[Finding]:
         return
     sku = pool_sku(r)
     taint = GPU_TAINTS[sku.gpu.vendor if sku else "nvidia"]
-    taints = _taints(r)
+    taints = r.get("nodeTaints", [])
     expected = f"a taint {taint.aks()} (keeps non-GPU pods off GPU nodes)"
     if taints is UNKNOWN or (isinstance(taints, list) and any(t is None for t in taints)):
         yield unknown(r, "nodeTaints", expected)
@@ -181,7 +177,7 @@ def _advertiser(r: Resource) -> str | None:
             else ""
         )
         text = text.lower()
-    if "dra-driver" in text or "dra-driver-nvidia" in text or "k8s-dra-driver" in text:
+    if "dra-driver" in text:
         return "dra"
     if "device-plugin" in text:
         return "device-plugin"
@@ -197,19 +193,17 @@ def single_advertiser(stack: StackView, _: RuleContext) -> Iterator[Finding]:
         labels = pool.get("nodeLabels", {})
         mode = labels.get(LABEL_ALLOCATION, UNSET) if isinstance(labels, Mapping) else UNKNOWN
         if mode is UNKNOWN or mode is None:
-            yield Finding(
-                unknown(pool, f"nodeLabels.{LABEL_ALLOCATION}", "'dra' or 'device-plugin'").message, pool.urn, True
-            )
+            yield at(unknown(pool, f"nodeLabels.{LABEL_ALLOCATION}", "'dra' or 'device-plugin'"), pool.urn)
             continue
         if mode not in ALLOCATIONS:
-            yield Finding(
+            yield at(
                 problem(
                     pool,
                     f"nodeLabels.{LABEL_ALLOCATION}",
                     mode,
                     "'dra' or 'device-plugin' (who advertises this pool's GPUs)",
                     "set gpuPools.<group>.allocation",
-                ).message,
+                ),
                 pool.urn,
             )
     for resource in stack.of_type(HELM_RELEASE, DAEMON_SET):

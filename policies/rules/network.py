@@ -7,7 +7,7 @@ from typing import Any
 
 from components.dra import DEFAULT_NETWORK_POLICY, MODEL_LABEL, NAMESPACE_NAME_LABEL, TEAM_LABEL
 from policies.engine import UNKNOWN, Finding, Resource, Rule, RuleContext, StackView
-from policies.rules._util import unknown
+from policies.rules._util import at, unknown
 
 NAMESPACE = "kubernetes:core/v1:Namespace"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
@@ -83,7 +83,7 @@ def team_network_isolation(stack: StackView, _: RuleContext) -> Iterator[Finding
             "namespace itself, named namespaces and the metrics collector)"
         )
         if name is UNKNOWN or not isinstance(name, str):
-            yield Finding(unknown(ns, "metadata.name", expected).message, ns.urn, True)
+            yield at(unknown(ns, "metadata.name", expected), ns.urn)
             continue
         fix = f"set teams.{team}.networkIsolation: true"
         found = policies.get((_cluster_key(ns), name), [])
@@ -95,7 +95,7 @@ def team_network_isolation(stack: StackView, _: RuleContext) -> Iterator[Finding
             )
             continue
         if any(p.get("spec") is UNKNOWN for p in found):
-            yield Finding(unknown(ns, f"networkPolicy {DEFAULT_NETWORK_POLICY}", expected).message, ns.urn, True)
+            yield at(unknown(ns, f"networkPolicy {DEFAULT_NETWORK_POLICY}", expected), ns.urn)
             continue
         gaps = [gap for gap in (isolation_gap(p) for p in found) if gap]
         if len(gaps) == len(found):

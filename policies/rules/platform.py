@@ -22,13 +22,12 @@ from policies.engine import (
     StackView,
     Waiver,
 )
-from policies.rules._util import expect, is_true, minor, problem, unknown
-from policies.rules.gpu import is_gpu_pool
+from policies.rules._util import at, expect, is_true, minor, problem, unknown
+from policies.rules.cluster import FLEET_MEMBER
+from policies.rules.gpu import HELM_RELEASE, is_gpu_pool
 
 MONITOR_WORKSPACE = "azure-native:monitor:AzureMonitorWorkspace"
 DCR_ASSOCIATION = "azure-native:monitor:DataCollectionRuleAssociation"
-FLEET_MEMBER = "azure-native:containerservice:FleetMember"
-HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 DRA_MIN_MINOR = 34
 
 STATEFUL_TYPES = (
@@ -81,16 +80,16 @@ def dra_version(stack: StackView, ctx: RuleContext) -> Iterator[Finding]:
             if dra_pool:
                 version = r.get("orchestratorVersion")
                 if version is UNKNOWN:
-                    yield Finding(unknown(r, "orchestratorVersion", f">= 1.{need}").message, r.urn, True)
+                    yield at(unknown(r, "orchestratorVersion", f">= 1.{need}"), r.urn)
                 elif version is not UNSET and (minor(version) or 0) < need:
-                    yield Finding(
+                    yield at(
                         problem(
                             r,
                             "orchestratorVersion",
                             version,
                             f">= 1.{need} (DRA is GA in 1.34)",
                             "upgrade the slot through the other colour",
-                        ).message,
+                        ),
                         r.urn,
                     )
     for cluster_urn, objects in users.items():
@@ -98,18 +97,16 @@ def dra_version(stack: StackView, ctx: RuleContext) -> Iterator[Finding]:
         version = cluster.get("kubernetesVersion")
         names = ", ".join(sorted({o.name for o in objects})[:4])
         if version is UNKNOWN:
-            yield Finding(
-                unknown(cluster, "kubernetesVersion", f">= 1.{need} (DRA objects: {names})").message, cluster.urn, True
-            )
+            yield at(unknown(cluster, "kubernetesVersion", f">= 1.{need} (DRA objects: {names})"), cluster.urn)
         elif (minor(version) or 0) < need:
-            yield Finding(
+            yield at(
                 problem(
                     cluster,
                     "kubernetesVersion",
                     version,
                     f">= 1.{need} because DRA is used ({names})",
                     f'set kubernetesVersion: "1.{need}" or turn features.dra off',
-                ).message,
+                ),
                 cluster.urn,
             )
 
