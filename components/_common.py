@@ -82,6 +82,15 @@ def short_hash(text: str, length: int = 6) -> str:
 _NAME_CLEAN = re.compile(r"[^a-z0-9-]+")
 
 
+def resource_id_pattern(provider: str, *types: str) -> re.Pattern[str]:
+    """An ARM resource id of ``provider`` (``Microsoft.Network``) and nested ``types`` (``virtualNetworks``,
+    ``subnets``), matched case-insensitively as ARM compares ids."""
+    nested = "".join(f"/{re.escape(t)}/[^/]+" for t in types)
+    return re.compile(
+        rf"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/{re.escape(provider)}{nested}$", re.IGNORECASE
+    )
+
+
 def azure_name(*parts: str, max_len: int = 63, sep: str = "-", allow_hyphen: bool = True) -> str:
     """A deterministic physical name from ``parts`` that fits Azure's length and charset rules.
 

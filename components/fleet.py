@@ -36,7 +36,7 @@ import pulumi
 import pulumi_azure_native as azure_native
 from pydantic import Field, model_validator
 
-from components._common import LABEL_PREFIX, TYPE_PREFIX, Issue, Spec, azure_name, raise_issues
+from components._common import LABEL_PREFIX, TYPE_PREFIX, Issue, Spec, azure_name, raise_issues, resource_id_pattern
 from components.cluster import ClusterHandle, ClusterSpec
 from components.dra import NAMESPACE_NAME, RESERVED_NAMESPACES, TeamSpec, namespace_object, team_clusters
 from components.observability import DCGM_NAMESPACE
@@ -48,10 +48,7 @@ FLEET_ID = re.compile(
     r"(?P<name>[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)$",
     re.IGNORECASE,
 )
-APPLINK_MEMBER_ID = re.compile(
-    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.AppLink/applinks/[^/]+/appLinkMembers/[^/]+$",
-    re.IGNORECASE,
-)
+APPLINK_MEMBER_ID = resource_id_pattern("Microsoft.AppLink", "applinks", "appLinkMembers")
 CPU_QUANTITY = r"^([0-9]+m|[0-9]+(\.[0-9]{1,3})?)$"
 MEMORY_QUANTITY = r"^[0-9]+(Ki|Mi|Gi|Ti|Pi|Ei)$"
 SDK_AUTO_UPGRADE_API = "2024-05-02-preview"

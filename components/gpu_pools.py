@@ -19,7 +19,17 @@ import pulumi
 import pulumi_azure_native as azure_native
 from pydantic import Field, model_validator
 
-from components._common import LABEL_PREFIX, SPOT_TAINT, STANDBY_TAINT, TYPE_PREFIX, Issue, Spec, Taint, raise_issues
+from components._common import (
+    LABEL_PREFIX,
+    SPOT_TAINT,
+    STANDBY_TAINT,
+    TYPE_PREFIX,
+    Issue,
+    Spec,
+    Taint,
+    raise_issues,
+    resource_id_pattern,
+)
 from components.gpu_skus import GPU_SKUS, GpuSku, MigProfile, gpu_sku
 
 Colour = Literal["blue", "green"]
@@ -28,14 +38,8 @@ GpuAllocation = Literal["dra", "devicePlugin"]
 
 POOL_NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")
 GROUP_KEY_MAX = 12 - len("green")
-SNAPSHOT_ID = re.compile(
-    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.ContainerService/snapshots/[^/]+$",
-    re.IGNORECASE,
-)
-CAPACITY_RESERVATION_ID = re.compile(
-    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/capacityReservationGroups/[^/]+$",
-    re.IGNORECASE,
-)
+SNAPSHOT_ID = resource_id_pattern("Microsoft.ContainerService", "snapshots")
+CAPACITY_RESERVATION_ID = resource_id_pattern("Microsoft.Compute", "capacityReservationGroups")
 K8S_MINOR = r"^1\.\d{2}$"
 
 LABEL_GROUP = f"{LABEL_PREFIX}/gpu-pool"

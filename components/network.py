@@ -7,7 +7,6 @@ needs room for nodes (and, for a private cluster, nothing else: AKS creates the 
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -15,12 +14,9 @@ import pulumi
 import pulumi_azure_native as azure_native
 from pydantic import Field, model_validator
 
-from components._common import TYPE_PREFIX, Issue, Spec, raise_issues
+from components._common import TYPE_PREFIX, Issue, Spec, raise_issues, resource_id_pattern
 
-SUBNET_ID = re.compile(
-    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/virtualNetworks/[^/]+/subnets/[^/]+$",
-    re.IGNORECASE,
-)
+SUBNET_ID = resource_id_pattern("Microsoft.Network", "virtualNetworks", "subnets")
 
 
 class NetworkSpec(Spec):
