@@ -267,6 +267,15 @@ def test_bf16_falls_back_to_half_on_t4() -> None:
     assert args[args.index("--dtype") + 1] == "half"
 
 
+def test_fp8_keeps_bf16_activations_on_hopper(plan_documents: dict[str, Any]) -> None:
+    # prod's chat-70b: Llama 3.3 70B (a bf16 checkpoint) quantized to fp8 on H100 NVL: the layers vLLM keeps
+    # unquantized run in bf16, not fp16 (which can overflow for bf16-trained weights).
+    dep = next(o for o in k8s_objects(plan_documents["prod"], "Deployment") if o["metadata"]["name"] == "chat-70b")
+    args = dep["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--quantization") + 1] == "fp8"
+    assert args[args.index("--dtype") + 1] == "bfloat16"
+
+
 def test_models_depend_on_team_namespace(plans: dict[str, Any]) -> None:
     document = plans["dev"].to_json()
     dep = next(r for r in document["resources"] if r["name"] == "weu1-models-assistant-deployment")

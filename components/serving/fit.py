@@ -47,6 +47,8 @@ COMPUTE_CAPABILITY: dict[str, float] = {
     "H200": 9.0,
 }
 """CUDA compute capability by GPU model: bf16 and fp8 (weight-only Marlin on Ampere) need >= 8.0."""
+AMPERE = 8.0
+"""The compute capability bf16 and fp8 need."""
 
 
 @dataclass(frozen=True)
@@ -169,10 +171,10 @@ def candidates(
             reason = "GPU + RDMA NIC profiles are for multi-node jobs; serving uses one node per replica"
         elif sku.gpu.vendor != "nvidia":
             reason = "the vLLM image is the CUDA build (AMD GPUs need a ROCm image)"
-        elif precision == "fp8" and capability < 8.0:
-            reason = f"fp8 needs compute capability >= 8.0 ({sku.gpu.name} has {capability})"
-        elif spec.kv_cache_dtype == "fp8" and capability < 8.0:
-            reason = f"an fp8 KV cache needs compute capability >= 8.0 ({sku.gpu.name} has {capability})"
+        elif precision == "fp8" and capability < AMPERE:
+            reason = f"fp8 needs compute capability >= {AMPERE} ({sku.gpu.name} has {capability})"
+        elif spec.kv_cache_dtype == "fp8" and capability < AMPERE:
+            reason = f"an fp8 KV cache needs compute capability >= {AMPERE} ({sku.gpu.name} has {capability})"
         utilisation = spec.gpu_memory_utilization
         best: Estimate | None = None
         fits = False

@@ -23,7 +23,7 @@ import pulumi_kubernetes as k8s
 from components._common import TYPE_PREFIX
 from components.dra import METRICS_COLLECTOR, MODEL_LABEL, RESOURCE_API_VERSION
 from components.gpu_pools import LABEL_COLOUR, LABEL_GROUP
-from components.serving.fit import COMPUTE_CAPABILITY, Fit
+from components.serving.fit import AMPERE, COMPUTE_CAPABILITY, Fit
 
 PORT = 8000
 RUN_AS = 1000
@@ -87,8 +87,10 @@ def vllm_args(fit: Fit) -> list[str]:
         f"{utilisation:.2f}",
     ]
     if precision in ("bf16", "fp16", "fp8"):
-        bf16_ok = COMPUTE_CAPABILITY.get(chosen.sku.gpu.name, 0.0) >= 8.0
-        args += ["--dtype", "bfloat16" if precision == "bf16" and bf16_ok else "half"]
+        # Activations (and fp8's unquantized layers) in bf16 where the GPU has it (the checkpoints' own dtype);
+        # fp16 on older GPUs (T4) and when fp16 was asked for.
+        bf16_ok = COMPUTE_CAPABILITY.get(chosen.sku.gpu.name, 0.0) >= AMPERE
+        args += ["--dtype", "bfloat16" if precision in ("bf16", "fp8") and bf16_ok else "half"]
     if precision == "fp8":
         args += ["--quantization", "fp8"]
     if spec.kv_cache_dtype == "fp8":
