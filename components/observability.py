@@ -63,7 +63,9 @@ if TYPE_CHECKING:
 DCGM_CHART = "dcgm-exporter"
 DCGM_REPO = "https://nvidia.github.io/dcgm-exporter/helm-charts"
 DCGM_CHART_VERSION = "4.8.3"
-"""DCGM 4.6.0 / exporter 4.8.3: the first release with DRA ``resource.k8s.io/v1`` attribution."""
+"""Chart 4.8.3 (image ``4.6.0-4.8.3``: DCGM 4.6.0, exporter 4.8.3), the first release whose DRA attribution
+watches ``resource.k8s.io/v1`` ResourceSlices (4.8.2 and older watch ``v1beta1``: NVIDIA/dcgm-exporter
+``internal/pkg/transformation/dra.go`` at tag 4.5.3-4.8.2)."""
 DCGM_NAMESPACE = "gpu-monitoring"
 DCGM_SERVICE_ACCOUNT = "dcgm-exporter"
 DCGM_PORT = 9400
@@ -671,12 +673,23 @@ def dcgm_exported(spec: MonitoringSpec, slots: Sequence[GpuSlot]) -> bool:
 
 
 def dcgm_values(spec: MonitoringSpec) -> dict[str, Any]:
-    """Chart values: GPU nodes of both colours, managed-collector ServiceMonitor, DRA pod attribution."""
+    """Chart values (documented keys of the chart's values.yaml): GPU nodes of both colours, the managed
+    collector's ServiceMonitor, and DRA pod attribution.
+
+    DRA attribution is the chart's own switch ``kubernetesDRA.enabled``. In the chart's templates (4.7.1-4.8.x:
+    ``serviceaccount.yaml``, ``daemonset.yaml``, ``clusterrole.yaml``, ``clusterrolebinding.yaml``) it sets
+    ``automountServiceAccountToken: true`` on the ServiceAccount and the pod (without a token the exporter
+    cannot call the API server), adds the ``KUBERNETES_ENABLE_DRA=true`` env var, and creates the ClusterRole
+    ``<release>-dcgm-exporter-read-pods`` (``pods`` and ``resource.k8s.io`` ``resourceslices``:
+    get/list/watch) bound to the chart's ServiceAccount. Setting only the env var (through ``extraEnv``) leaves
+    the token unmounted and attribution silently off. tests/test_dcgm_chart.py renders the chart with these
+    values.
+    """
     return {
         "serviceAccount": {"create": True, "name": DCGM_SERVICE_ACCOUNT},
         "nodeSelector": {LABEL_VENDOR: "nvidia"},
         "tolerations": node_agent_tolerations("nvidia"),
-        "extraEnv": [{"name": "KUBERNETES_ENABLE_DRA", "value": "true"}],
+        "kubernetesDRA": {"enabled": True},
         "kubernetes": {"enablePodLabels": False},
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
         "service": {"port": DCGM_PORT},
@@ -692,34 +705,16 @@ def dcgm_values(spec: MonitoringSpec) -> dict[str, Any]:
     }
 
 
-def dcgm_rbac_objects() -> dict[str, dict[str, Any]]:
-    """Read access to ResourceSlices: the exporter maps DRA (pool, device) allocations back to GPU UUIDs."""
-    name = f"{DCGM_SERVICE_ACCOUNT}-dra-reader"
+def dcgm_namespace_object() -> dict[str, Any]:
+    """The exporter's namespace. RBAC for DRA attribution comes from the chart (``kubernetesDRA.enabled``)."""
     labels = {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": PROJECT}
     return {
-        "namespace": {
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {
-                "name": DCGM_NAMESPACE,
-                # The exporter runs as root with SYS_ADMIN to read GPU profiling counters.
-                "labels": {**labels, "pod-security.kubernetes.io/enforce": "privileged"},
-            },
-        },
-        "clusterRole": {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRole",
-            "metadata": {"name": name, "labels": labels},
-            "rules": [
-                {"apiGroups": ["resource.k8s.io"], "resources": ["resourceslices"], "verbs": ["get", "list", "watch"]}
-            ],
-        },
-        "clusterRoleBinding": {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRoleBinding",
-            "metadata": {"name": name, "labels": labels},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
-            "subjects": [{"kind": "ServiceAccount", "name": DCGM_SERVICE_ACCOUNT, "namespace": DCGM_NAMESPACE}],
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": DCGM_NAMESPACE,
+            # The exporter runs as root with SYS_ADMIN to read GPU profiling counters.
+            "labels": {**labels, "pod-security.kubernetes.io/enforce": "privileged"},
         },
     }
 
@@ -990,21 +985,7 @@ class Observability(pulumi.ComponentResource):
 
         if dcgm_exported(spec, cluster.gpu_slots):
             k8s_opts = pulumi.ResourceOptions(parent=self, provider=cluster.provider)
-            objects = dcgm_rbac_objects()
-            ns = k8s.core.v1.Namespace(f"{prefix}-dcgm-ns", metadata=objects["namespace"]["metadata"], opts=k8s_opts)
-            role = k8s.rbac.v1.ClusterRole(
-                f"{prefix}-dcgm-dra-reader",
-                metadata=objects["clusterRole"]["metadata"],
-                rules=objects["clusterRole"]["rules"],
-                opts=k8s_opts,
-            )
-            binding = k8s.rbac.v1.ClusterRoleBinding(
-                f"{prefix}-dcgm-dra-reader",
-                metadata=objects["clusterRoleBinding"]["metadata"],
-                role_ref=objects["clusterRoleBinding"]["roleRef"],
-                subjects=objects["clusterRoleBinding"]["subjects"],
-                opts=pulumi.ResourceOptions(parent=self, provider=cluster.provider, depends_on=[role, ns]),
-            )
+            ns = k8s.core.v1.Namespace(f"{prefix}-dcgm-ns", metadata=dcgm_namespace_object()["metadata"], opts=k8s_opts)
             k8s.helm.v3.Release(
                 f"{prefix}-dcgm-exporter",
                 name=DCGM_CHART,
@@ -1015,7 +996,7 @@ class Observability(pulumi.ComponentResource):
                 values=dcgm_values(spec),
                 atomic=True,
                 cleanup_on_fail=True,
-                opts=pulumi.ResourceOptions(parent=self, provider=cluster.provider, depends_on=[ns, binding]),
+                opts=pulumi.ResourceOptions(parent=self, provider=cluster.provider, depends_on=[ns]),
             )
 
     def _grafana(
