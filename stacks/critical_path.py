@@ -1,69 +1,162 @@
-"""The deploy critical path of a plan: the longest chain of waits, weighted by typical create times.
+"""The deploy critical path of a plan: the longest chain of waits of a first deploy, and the time table.
 
 Model (what ``pulumi up`` of a brand-new stack waits for):
 
 - A custom resource starts when every resource in its recorded ``dependencies`` (and its explicit
   ``provider``) has finished, and not before its parent has started. It finishes ``minutes`` later
-  (:data:`CREATE_MINUTES`).
+  (:data:`TIME_TABLE`), unless it has a run-time wait (:class:`Wait`): pods wait for a node of a pool they
+  can land on whether or not the program says so, a Service waits for the pods it selects.
 - A component takes no time of its own: it starts when its dependencies have finished and finishes when
   all of its children have finished. Depending on a component therefore means waiting for its children.
 - Unlimited parallelism otherwise (the engine runs independent steps concurrently).
 
 The critical path is the longest weighted chain through this graph. The lower bound it is compared with
 is the longest single resource's own create time: no schedule can finish sooner, whatever the
-dependencies. ``ratio`` = critical path / lower bound says how much the wiring adds.
+dependencies. ``ratio`` = critical path / lower bound says how much the wiring adds. The first-deploy
+rehearsal (:mod:`stacks.rehearsal`) adds the run-time waits, the awaits' timeouts and the checks.
 
-The same graph answers "does X wait for Y" (:func:`prerequisites`), which the tests use to check that no
-add-on waits for what it does not need (charts and monitoring never wait for GPU pools).
+:data:`TIME_TABLE` and :data:`RATES` are the one place every duration the plan uses comes from; each figure
+carries its source (a measurement or document, or "estimate" with the reasoning).
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-CREATE_MINUTES: dict[str, float] = {
-    # Exact type tokens. Assumptions from typical public-cloud create times (rounded up); they are
-    # estimates for ordering and comparison, not promises, and are reported with every plan.
-    "azure-native:containerservice:ManagedCluster": 10.0,  # `az aks create`: typically 5-10 min
-    "azure-native:containerservice:AgentPool": 6.0,  # new VMSS pool incl. GPU driver install: 4-8 min
-    "azure-native:containerservice:Fleet": 2.0,  # hubless fleet: 1-3 min
-    "azure-native:containerservice:FleetMember": 3.0,  # member join: a few minutes
-    "azure-native:containerservice:FleetUpdateStrategy": 0.2,
-    "azure-native:dashboard:Grafana": 5.0,  # Managed Grafana instance: 3-6 min
-    "azure-native:monitor:AzureMonitorWorkspace": 1.0,
-    "azure-native:authorization:RoleAssignment": 0.5,  # write is fast; includes RBAC propagation
-    "azure-native:network:VirtualNetwork": 0.3,
-    "azure-native:network:Subnet": 0.2,
-    "azure-native:resources:ResourceGroup": 0.1,
-    "azure-native:managedidentity:UserAssignedIdentity": 0.1,
-    "azure-native:managedidentity:FederatedIdentityCredential": 0.1,
-    "kubernetes:helm.sh/v3:Release": 2.0,  # chart install waiting for its workloads to be ready
+
+@dataclass(frozen=True)
+class Figure:
+    """A duration (or rate) with where it comes from."""
+
+    value: float
+    source: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"value": self.value, "source": self.source}
+
+
+TIME_TABLE: dict[str, Figure] = {
+    # Minutes per resource type (exact type tokens) until the create returns; typical public-cloud create
+    # times, rounded up: estimates for ordering and comparison, not promises.
+    "azure-native:containerservice:ManagedCluster": Figure(10.0, "estimate: `az aks create` typically 5-10 min"),
+    "azure-native:containerservice:AgentPool": Figure(
+        6.0, "estimate: new VMSS pool with minCount nodes, GPU driver install included: 4-8 min"
+    ),
+    "azure-native:containerservice:Fleet": Figure(2.0, "estimate: hubless fleet, 1-3 min"),
+    "azure-native:containerservice:FleetMember": Figure(3.0, "estimate: member join, a few minutes"),
+    "azure-native:containerservice:FleetUpdateStrategy": Figure(0.2, "estimate: a plain ARM object"),
+    "azure-native:dashboard:Grafana": Figure(5.0, "estimate: Managed Grafana instance, 3-6 min"),
+    "azure-native:monitor:AzureMonitorWorkspace": Figure(1.0, "estimate: about a minute"),
+    "azure-native:authorization:RoleAssignment": Figure(
+        0.5, "estimate: the ARM write; data-plane propagation is the separate wait resource's time"
+    ),
+    "azure-native:network:VirtualNetwork": Figure(0.3, "estimate: seconds"),
+    "azure-native:network:Subnet": Figure(0.2, "estimate: seconds"),
+    "azure-native:resources:ResourceGroup": Figure(0.1, "estimate: seconds"),
+    "azure-native:managedidentity:UserAssignedIdentity": Figure(0.1, "estimate: seconds"),
+    "azure-native:managedidentity:FederatedIdentityCredential": Figure(0.1, "estimate: seconds"),
+    "kubernetes:helm.sh/v3:Release": Figure(
+        2.0, "estimate: chart install waiting for its controllers (system pool, images pulled)"
+    ),
+    "pulumi-python:dynamic:Resource": Figure(
+        5.0,
+        "Azure RBAC: role assignment changes can take up to ~5-10 min to reach the AKS data plane "
+        "(learn.microsoft.com/azure/aks/manage-azure-rbac); used when the wait states no duration",
+    ),
 }
-PREFIX_MINUTES: tuple[tuple[str, float], ...] = (
-    ("pulumi:providers:", 0.0),  # configuring a provider creates nothing
-    ("kubernetes:", 0.1),  # a single Kubernetes object: seconds
-    ("azure-native:", 0.5),  # any other ARM resource: well under a minute
+PREFIX_TABLE: tuple[tuple[str, Figure], ...] = (
+    ("pulumi:providers:", Figure(0.0, "configuring a provider creates nothing")),
+    ("kubernetes:", Figure(0.1, "estimate: a single Kubernetes object, seconds")),
+    ("azure-native:", Figure(0.5, "estimate: any other ARM resource, well under a minute")),
 )
-DEFAULT_MINUTES = 0.1
+DEFAULT_FIGURE = Figure(0.1, "estimate: anything else, seconds")
+
+RATES: dict[str, Figure] = {
+    # Run-time steps of a GPU workload after the program has created it.
+    "nodeFromZeroMinutes": Figure(
+        6.0, "estimate: cluster-autoscaler scale-up of a pool at 0 nodes (VM create + GPU driver), like a pool"
+    ),
+    "draPluginMinutes": Figure(1.0, "estimate: the DRA kubelet plugin pod starting on a new GPU node"),
+    "imagePullMiBps": Figure(100.0, "estimate: registry CDN pull, one node"),
+    "imageUnpackMiBps": Figure(200.0, "estimate: containerd layer extraction to a managed OS disk"),
+    "weightDownloadMiBps": Figure(200.0, "estimate: Hugging Face Hub download to one node"),
+    "weightLoadMiBps": Figure(500.0, "estimate: safetensors read from the node's disk into GPU memory"),
+    "defaultImageGiB": Figure(1.0, "estimate: an image the table does not know"),
+}
+IMAGE_GIB: dict[str, tuple[Figure, Figure]] = {
+    # repository -> (compressed, unpacked) GiB
+    "vllm/vllm-openai": (
+        Figure(12.6, "vllm-project/vllm#27154: `docker pull vllm/vllm-openai` about 12.6 GB"),
+        Figure(28.6, "vllm-project/vllm#22377: vllm-openai image 28.6 GB unpacked"),
+    ),
+}
+
+DEFAULT_AWAIT_MINUTES: dict[str, Figure] = {
+    # pulumi-kubernetes awaits these kinds until ready, 10 minutes by default (the SDK's class docstrings,
+    # e.g. pulumi_kubernetes/apps/v1/Deployment.py "If the Deployment has not reached a Ready state after
+    # 10 minutes, it will time out"); Service: until its endpoints are ready (core/v1/Service.py).
+    "kubernetes:apps/v1:Deployment": Figure(10.0, "pulumi-kubernetes Deployment await default"),
+    "kubernetes:apps/v1:StatefulSet": Figure(10.0, "pulumi-kubernetes StatefulSet await default"),
+    "kubernetes:apps/v1:DaemonSet": Figure(10.0, "pulumi-kubernetes DaemonSet await default"),
+    "kubernetes:core/v1:Service": Figure(10.0, "pulumi-kubernetes Service await default (ready endpoints)"),
+    "kubernetes:core/v1:Pod": Figure(10.0, "pulumi-kubernetes Pod await default"),
+    "kubernetes:batch/v1:Job": Figure(10.0, "pulumi-kubernetes Job await default"),
+    "kubernetes:helm.sh/v3:Release": Figure(
+        5.0, "helm.v3.Release `timeout` default 300 s (pulumi_kubernetes/helm/v3/Release.py), awaited unless skipAwait"
+    ),
+}
+
+# Compatibility view of the create times (minutes per exact type token).
+CREATE_MINUTES: dict[str, float] = {k: f.value for k, f in TIME_TABLE.items()}
 ASSUMPTIONS = (
-    "Typical create times in minutes per resource type (estimates, rounded up: AKS cluster 5-10 min, "
-    "agent pool 4-8 min, Helm release ~2 min, most ARM and Kubernetes objects seconds); unlimited "
-    "parallelism; a resource waits for its dependencies and provider, a component for its children."
+    "Create times per resource type from stacks/critical_path.py TIME_TABLE (estimates, rounded up: AKS cluster "
+    "10 min, agent pool 6 min, Helm release 2 min, RBAC propagation wait 5 min, most ARM and Kubernetes objects "
+    "seconds); GPU workloads: node ready, image pull and unpack, weight download and load at RATES; unlimited "
+    "parallelism; a resource waits for its dependencies and provider, a component for its children, pods for a "
+    "node they can land on, a Service for its pods."
 )
+
+
+def figure_for(type_: str) -> Figure:
+    if type_ in TIME_TABLE:
+        return TIME_TABLE[type_]
+    for prefix, figure in PREFIX_TABLE:
+        if type_.startswith(prefix):
+            return figure
+    return DEFAULT_FIGURE
 
 
 def create_minutes(type_: str, custom: bool = True) -> float:
-    if not custom:
-        return 0.0
-    if type_ in CREATE_MINUTES:
-        return CREATE_MINUTES[type_]
-    for prefix, minutes in PREFIX_MINUTES:
-        if type_.startswith(prefix):
-            return minutes
-    return DEFAULT_MINUTES
+    return figure_for(type_).value if custom else 0.0
+
+
+def time_table_json() -> dict[str, Any]:
+    """The whole table as it is reported in the plan document."""
+    return {
+        "createMinutes": {k: f.to_json() for k, f in TIME_TABLE.items()},
+        "prefixMinutes": {k: f.to_json() for k, f in PREFIX_TABLE},
+        "rates": {k: f.to_json() for k, f in RATES.items()},
+        "images": {k: {"compressedGiB": c.to_json(), "unpackedGiB": u.to_json()} for k, (c, u) in IMAGE_GIB.items()},
+        "defaultAwaitMinutes": {k: f.to_json() for k, f in DEFAULT_AWAIT_MINUTES.items()},
+    }
+
+
+@dataclass(frozen=True)
+class Wait:
+    """A run-time wait of a resource that is not a Pulumi dependency.
+
+    The resource is ready ``minutes`` after the latest of: its own start, the earliest of ``any_of`` (urn,
+    extra minutes) and every one of ``all_of``. ``never``: nothing it could wait for exists (never ready).
+    """
+
+    minutes: float
+    any_of: tuple[tuple[str, float], ...] = ()
+    all_of: tuple[str, ...] = ()
+    never: bool = False
 
 
 @dataclass(frozen=True)
@@ -96,17 +189,26 @@ class CriticalPath:
     chain: list[Step]
     serial_minutes: float
     """Sum of all create times: a deploy with no parallelism at all."""
+    physical_minutes: float | None = None
+    """Resource group -> network -> cluster -> its GPU pools one at a time -> first GPU workload (rehearsal)."""
 
     @property
     def ratio(self) -> float:
         return self.minutes / self.lower_bound_minutes if self.lower_bound_minutes else 1.0
 
+    @property
+    def physical_ratio(self) -> float | None:
+        return self.minutes / self.physical_minutes if self.physical_minutes else None
+
     def to_json(self) -> dict[str, Any]:
+        ratio = self.physical_ratio
         return {
             "minutes": round(self.minutes, 2),
             "lowerBoundMinutes": round(self.lower_bound_minutes, 2),
             "lowerBoundResource": self.lower_bound.urn if self.lower_bound else None,
             "ratio": round(self.ratio, 2),
+            "physicalChainMinutes": round(self.physical_minutes, 2) if self.physical_minutes else None,
+            "physicalRatio": round(ratio, 3) if ratio else None,
             "serialMinutes": round(self.serial_minutes, 2),
             "chain": [s.to_json() for s in self.chain],
             "assumptions": ASSUMPTIONS,
@@ -122,10 +224,16 @@ class CriticalPath:
             f"{self.lower_bound_minutes:.1f} min (longest single resource: {bound}); "
             f"ratio {self.ratio:.2f}; {self.serial_minutes:.1f} min if nothing ran in parallel"
         )
+        if self.physical_minutes:
+            lines.append(
+                f"  physical chain (resource group -> network -> cluster -> its GPU pools one at a time -> first "
+                f"GPU workload): {self.physical_minutes:.1f} min; critical path / physical chain "
+                f"{self.physical_ratio:.3f}"
+            )
         lines.extend(
             f"  {s.start:6.1f} -> {s.finish:6.1f}  {s.type.rsplit(':', 1)[-1]:<24} {s.name}"
             for s in self.chain
-            if s.minutes > 0
+            if s.finish - s.start > 0
         )
         return lines
 
@@ -141,9 +249,13 @@ class _Node:
     """Resources whose finish this one's start waits for (dependencies + provider), within the plan."""
 
 
-def _provider_urn(reference: str | None) -> str | None:
-    # A provider reference is "<urn>::<id>"; URNs themselves contain "::".
-    return reference.rsplit("::", 1)[0] if reference else None
+def provider_urn(reference: str | None, known: Iterable[str] | None = None) -> str | None:
+    """The provider's URN: the plan records the URN itself, the engine's reference is "<urn>::<id>"."""
+    if not reference:
+        return None
+    if known is not None and reference in known:
+        return reference
+    return reference.rsplit("::", 1)[0]  # URNs themselves contain "::"
 
 
 def _nodes(resources: Iterable[Mapping[str, Any]]) -> dict[str, _Node]:
@@ -151,7 +263,7 @@ def _nodes(resources: Iterable[Mapping[str, Any]]) -> dict[str, _Node]:
     known = {r["urn"] for r in listed}
     nodes: dict[str, _Node] = {}
     for r in listed:
-        provider = _provider_urn(r.get("provider"))
+        provider = provider_urn(r.get("provider"), known)
         waits = [d for d in r.get("dependencies") or [] if d in known and d != r["urn"]]
         if provider in known and provider not in waits:
             waits.append(provider)
@@ -207,40 +319,100 @@ def _topological(preds: Mapping[Vertex, list[tuple[Vertex, float]]], vertices: I
     return order
 
 
-def critical_path(resources: Iterable[Mapping[str, Any]]) -> CriticalPath:
-    """The longest weighted chain of a plan's resources (plan JSON ``resources`` entries)."""
+@dataclass
+class Schedule:
+    """When every resource starts and is ready on a first deploy."""
+
+    nodes: dict[str, _Node]
+    start: dict[str, float]
+    finish: dict[str, float]
+    own: dict[str, float]
+    """Minutes of the resource's own work (its table time, or its wait's ``minutes``)."""
+    via: dict[Vertex, Vertex | None] = field(default_factory=dict)
+
+    def chain_to(self, urn: str) -> list[Step]:
+        """The chain of waits that ends with ``urn``'s finish."""
+        chain: list[Step] = []
+        cursor: Vertex | None = ("f", urn)
+        while cursor is not None:
+            previous = self.via.get(cursor)
+            kind, current = cursor
+            node = self.nodes[current]
+            if kind == "f" and node.custom and (previous == ("s", current) or (previous and previous[1] != current)):
+                begin = self.start[current] if previous == ("s", current) else self._value(previous)
+                chain.append(
+                    Step(current, node.type, node.name, self.finish[current] - begin, begin, self.finish[current])
+                )
+            cursor = previous
+        chain.reverse()
+        return chain
+
+    def _value(self, vertex: Vertex | None) -> float:
+        if vertex is None:
+            return 0.0
+        return self.start[vertex[1]] if vertex[0] == "s" else self.finish[vertex[1]]
+
+
+def schedule(resources: Iterable[Mapping[str, Any]], waits: Mapping[str, Wait] | None = None) -> Schedule:
     nodes = _nodes(resources)
     preds = _edges(nodes)
+    waits = {u: w for u, w in (waits or {}).items() if u in nodes}
+    for urn, wait in waits.items():
+        finish = ("f", urn)
+        # Ordering only: the value of a waiting finish is computed below.
+        preds[finish].extend((("f", other), 0.0) for other, _ in wait.any_of if other in nodes)
+        preds[finish].extend((("f", other), 0.0) for other in wait.all_of if other in nodes)
     vertices = [(kind, urn) for urn in nodes for kind in ("s", "f")]
     best: dict[Vertex, float] = {}
     via: dict[Vertex, Vertex | None] = {}
     for vertex in _topological(preds, vertices):
+        kind, urn = vertex
+        if kind == "f" and urn in waits:
+            wait = waits[urn]
+            begin, source = best[("s", urn)], ("s", urn)
+            options = [(best[("f", o)] + extra, ("f", o)) for o, extra in wait.any_of if o in nodes]
+            if options:
+                earliest = min(options)
+                if earliest[0] > begin:
+                    begin, source = earliest
+            for other in wait.all_of:
+                if other in nodes and best[("f", other)] > begin:
+                    begin, source = best[("f", other)], ("f", other)
+            best[vertex], via[vertex] = begin + wait.minutes, source
+            continue
         best[vertex], via[vertex] = 0.0, None
         for pred, weight in preds.get(vertex, []):
             if best[pred] + weight > best[vertex]:
                 best[vertex], via[vertex] = best[pred] + weight, pred
+    own = {u: (waits[u].minutes if u in waits else create_minutes(n.type, n.custom)) for u, n in nodes.items()}
+    return Schedule(
+        nodes,
+        {u: best[("s", u)] for u in nodes},
+        {u: best[("f", u)] for u in nodes},
+        own,
+        via,
+    )
+
+
+def critical_path(
+    resources: Iterable[Mapping[str, Any]],
+    waits: Mapping[str, Wait] | None = None,
+    physical_minutes: float | None = None,
+) -> CriticalPath:
+    """The longest weighted chain of a plan's resources (plan JSON ``resources`` entries)."""
+    return critical_path_of(schedule(resources, waits), physical_minutes)
+
+
+def critical_path_of(plan: Schedule, physical_minutes: float | None = None) -> CriticalPath:
+    nodes = plan.nodes
     if not nodes:
-        return CriticalPath(0.0, 0.0, None, [], 0.0)
-
-    def step(urn: str) -> Step:
-        node = nodes[urn]
-        return Step(
-            urn, node.type, node.name, create_minutes(node.type, node.custom), best[("s", urn)], best[("f", urn)]
-        )
-
-    end = max((("f", urn) for urn in nodes), key=lambda v: best[v])
-    chain: list[Step] = []
-    cursor: Vertex | None = end
-    while cursor is not None:
-        previous = via[cursor]
-        if cursor[0] == "f" and previous == ("s", cursor[1]) and nodes[cursor[1]].custom:
-            chain.append(step(cursor[1]))
-        cursor = previous
-    chain.reverse()
+        return CriticalPath(0.0, 0.0, None, [], 0.0, physical_minutes)
+    end = max(nodes, key=lambda u: plan.finish[u])
     longest = max(nodes, key=lambda u: create_minutes(nodes[u].type, nodes[u].custom))
     own = create_minutes(nodes[longest].type, nodes[longest].custom)
-    serial = sum(create_minutes(n.type, n.custom) for n in nodes.values())
-    return CriticalPath(best[end], own, step(longest) if own else None, chain, serial)
+    bound = Step(longest, nodes[longest].type, nodes[longest].name, own, plan.start[longest], plan.finish[longest])
+    serial = sum(plan.own[u] for u, n in nodes.items() if n.custom and not math.isinf(plan.own[u]))
+    return CriticalPath(plan.finish[end], own, bound if own else None, plan.chain_to(end), serial, physical_minutes)
 
 
 def prerequisites(resources: Iterable[Mapping[str, Any]]) -> dict[str, set[str]]:

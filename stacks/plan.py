@@ -28,13 +28,14 @@ from components._common import PROJECT, ConfigError
 from components.serving import stack_cost
 from policies.offline import evaluate_plan
 from stacks.config import PlatformConfig, load_config
-from stacks.critical_path import critical_path
 from stacks.platform import Platform, build_platform
+from stacks.rehearsal import Rehearsal, rehearse
 
 SCHEMA = "platform-plan/v1"
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "[secret]"
 DEPLOYER_UNKNOWN = "00000000-0000-0000-0000-000000000000"
+DEPLOYER_PLACEHOLDER = "{unknown}"
 _SECRET_SIG = rpc._special_sig_key
 _SECRET_VALUE = rpc._special_secret_sig
 _RESOURCE_VALUE = rpc._special_resource_sig
@@ -96,6 +97,8 @@ class Registration:
     """URN of the explicit provider (e.g. a cluster's Kubernetes provider), if any."""
     retain_on_delete: bool = False
     """Pulumi forgets the resource instead of deleting it (team namespaces)."""
+    custom_timeouts: dict[str, str] = field(default_factory=dict)
+    """``custom_timeouts`` of the register request (Go durations such as ``"60m"``), only those set."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -110,6 +113,7 @@ class Registration:
             "ignoreChanges": self.ignore_changes,
             "provider": self.provider,
             "retainOnDelete": self.retain_on_delete,
+            "customTimeouts": self.custom_timeouts,
         }
 
 
@@ -152,15 +156,28 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     ignore_changes=list(request.ignoreChanges),
                     provider=request.provider.rsplit("::", 1)[0] if request.provider else None,
                     retain_on_delete=bool(request.retainOnDelete),
+                    custom_timeouts={
+                        op: value
+                        for op in ("create", "update", "delete")
+                        if (value := getattr(request.customTimeouts, op))
+                    },
                 )
             )
         return response
 
 
 def plain(value: Any) -> Any:
-    """Wire values to plan JSON: unknowns become null, secrets ``[secret]``, resource references their URN."""
+    """Wire values to plan JSON: unknowns become null, secrets ``[secret]``, resource references their URN.
+
+    The deploying identity's ids are unknown offline: alone they are null, inside a longer string (an ARM id
+    built from the subscription) they read ``{unknown}``.
+    """
     if isinstance(value, str):
-        return None if value == rpc.UNKNOWN or DEPLOYER_UNKNOWN in value else value
+        if value in (rpc.UNKNOWN, DEPLOYER_UNKNOWN):
+            return None
+        # An id built from the deployer's subscription (a role definition id) keeps its known parts: the
+        # rehearsal reads the role GUID at its end.
+        return value.replace(DEPLOYER_UNKNOWN, DEPLOYER_PLACEHOLDER)
     if isinstance(value, list):
         return [plain(v) for v in value]
     if isinstance(value, dict):
@@ -185,9 +202,17 @@ class Plan:
     outputs: dict[str, Any]
     policy_violations: list[dict[str, Any]] = field(default_factory=list)
     cost: dict[str, Any] = field(default_factory=lambda: {"monthlyUsd": 0.0, "items": []})
+    rehearsal: Rehearsal | None = None
+
+    def rehearse(self) -> Rehearsal:
+        """The first-deploy rehearsal of these resources (computed once)."""
+        if self.rehearsal is None:
+            self.rehearsal = rehearse([r.to_json() for r in self.resources])
+        return self.rehearsal
 
     def to_json(self) -> dict[str, Any]:
         resources = [r.to_json() for r in self.resources]
+        rehearsal = self.rehearse()
         return {
             "schema": SCHEMA,
             "project": self.project,
@@ -196,7 +221,8 @@ class Plan:
             "resources": resources,
             "policyViolations": self.policy_violations,
             "cost": self.cost,
-            "criticalPath": critical_path(resources).to_json(),
+            "criticalPath": rehearsal.critical_path.to_json(),
+            "rehearsal": rehearsal.to_json(),
             "policy": self.config.policy.to_json(),
             "outputs": self.outputs,
         }

@@ -11,7 +11,6 @@ from components.observability import summary_lines as monitoring_summary_lines
 from components.serving import analyse
 from components.serving.report import fit_table
 from policies.offline import summary_lines as policy_summary_lines
-from stacks.critical_path import critical_path
 from stacks.plan import Plan, Registration
 
 if TYPE_CHECKING:
@@ -77,7 +76,10 @@ def render_summary(plan: Plan) -> str:
     lines.append("")
     lines.extend(serving_summary_lines(plan.config, plan.cost))
     lines.append("")
-    lines.extend(critical_path([r.to_json() for r in plan.resources]).summary_lines())
+    rehearsal = plan.rehearse()
+    lines.extend(rehearsal.critical_path.summary_lines())
+    lines.append("")
+    lines.extend(rehearsal.summary_lines())
 
     lines.append("")
     lines.extend(policy_summary_lines(plan.policy_violations))

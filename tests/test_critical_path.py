@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from stacks.critical_path import CREATE_MINUTES, critical_path, prerequisites
+from stacks.critical_path import CREATE_MINUTES, RATES, critical_path, prerequisites
 from stacks.plan import Plan
+from stacks.rehearsal import cel_matches, rehearse
 from stacks.summary import render_summary
 from tests.conftest import SHIPPED_STACKS
 
@@ -199,3 +200,241 @@ def test_summary_shows_the_critical_path(plans: dict[str, Plan]) -> None:
     text = render_summary(plans["prod"])
     assert "Deploy critical path" in text
     assert "ManagedCluster" in text.split("Deploy critical path", 1)[1]
+
+
+# --- the first-deploy rehearsal (stacks/rehearsal.py) ---------------------------------------------------
+
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+ADMIN_ROLE = "/subscriptions/{unknown}/providers/Microsoft.Authorization/roleDefinitions/" + (
+    "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b"
+)
+H100_CEL = (
+    "device.driver == 'gpu.nvidia.com' && device.attributes['gpu.nvidia.com'].productName == 'NVIDIA H100 NVL' "
+    "&& device.attributes['gpu.nvidia.com'].type == 'gpu'"
+)
+A100_MIG_CEL = (
+    "device.driver == 'gpu.nvidia.com' && device.attributes['gpu.nvidia.com'].productName == 'NVIDIA A100 80GB PCIe' "
+    "&& device.attributes['gpu.nvidia.com'].type == 'mig' && device.attributes['gpu.nvidia.com'].profile == '1g.10gb'"
+)
+
+
+def obj(name: str, type_: str, *deps: str, inputs: dict[str, Any], timeouts: dict[str, str] | None = None, **kw: Any):
+    return {**res(name, type_, *deps, **kw), "inputs": inputs, "customTimeouts": timeouts or {}}
+
+
+def gpu_plan(
+    *,
+    timeout: str | None = "30m",
+    colour: str = "blue",
+    tolerate: bool = True,
+    device_cel: str = H100_CEL,
+    devices: int = 1,
+    max_count: int = 4,
+    grant: str | None = ADMIN_ROLE,
+    wait: bool = True,
+    admin_groups: bool = False,
+    waits_for_pool: bool = True,
+) -> list[dict[str, Any]]:
+    """A one-cluster, one-pool, one-model plan: correct by default, each keyword breaks one thing."""
+    aad = {"managed": True, "enableAzureRBAC": True, **({"adminGroupObjectIDs": ["a-group"]} if admin_groups else {})}
+    system = {"name": "system", "vmSize": "Standard_D8ds_v5", "enableAutoScaling": True, "minCount": 3, "maxCount": 6}
+    labels = {"ai-platform/gpu-pool": "h100", "ai-platform/color": "blue", "ai-platform/gpu-allocation": "dra"}
+    plan = [
+        obj("rg", "azure-native:resources:ResourceGroup", inputs={}),
+        obj("aks", CLUSTER, "rg", inputs={"aadProfile": aad, "agentPoolProfiles": [system]}),
+        obj(
+            "h100blue",
+            POOL,
+            "aks",
+            inputs={
+                "agentPoolName": "h100blue",
+                "vmSize": "Standard_NC40ads_H100_v5",
+                "enableAutoScaling": True,
+                "minCount": min(1, max_count),
+                "maxCount": max_count,
+                "count": min(1, max_count),
+                "nodeLabels": labels,
+                "nodeTaints": ["nvidia.com/gpu=present:NoSchedule"],
+            },
+            timeouts={"create": "60m"},
+        ),
+    ]
+    provider_deps = ["aks"]
+    if grant:
+        plan.append(
+            obj(
+                "deployer-admin", "azure-native:authorization:RoleAssignment", "aks", inputs={"roleDefinitionId": grant}
+            )
+        )
+        provider_deps.append("deployer-admin")
+        if wait:
+            plan.append(obj("rbac-wait", "pulumi-python:dynamic:Resource", "deployer-admin", inputs={}))
+            provider_deps.append("rbac-wait")
+    plan.append(obj("k8s", "pulumi:providers:kubernetes", *provider_deps, inputs={}))
+    k8s = {"provider": "k8s"}
+    plan += [
+        obj(
+            "class",
+            "kubernetes:resource.k8s.io/v1:DeviceClass",
+            **k8s,
+            inputs={"metadata": {"name": "h100.gpu"}, "spec": {"selectors": [{"cel": {"expression": device_cel}}]}},
+        ),
+        obj(
+            "claim",
+            "kubernetes:resource.k8s.io/v1:ResourceClaimTemplate",
+            "class",
+            **k8s,
+            inputs={
+                "metadata": {"name": "m-gpu", "namespace": "inference"},
+                "spec": {
+                    "spec": {
+                        "devices": {
+                            "requests": [{"name": "gpu", "exactly": {"deviceClassName": "h100.gpu", "count": devices}}]
+                        }
+                    }
+                },
+            },
+        ),
+    ]
+    pod = {
+        "nodeSelector": {"ai-platform/gpu-pool": "h100", "ai-platform/color": colour},
+        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"}]
+        if tolerate
+        else [],
+        "resourceClaims": [{"name": "gpu", "resourceClaimTemplateName": "m-gpu"}],
+        "containers": [
+            {
+                "name": "vllm",
+                "image": "vllm/vllm-openai:v0.12.0",
+                "args": ["--model", "example/not-in-the-catalog"],
+                "volumeMounts": [{"name": "models", "mountPath": "/models"}],
+            }
+        ],
+        "volumes": [{"name": "models", "emptyDir": {"sizeLimit": "100Gi"}}],
+    }
+    template = {"metadata": {"labels": {"app": "m"}}, "spec": pod}
+    deploy_deps = ["claim", *(["h100blue"] if waits_for_pool else [])]
+    timeouts = {"create": timeout} if timeout else {}
+    plan += [
+        obj(
+            "m",
+            DEPLOYMENT,
+            *deploy_deps,
+            **k8s,
+            timeouts=timeouts,
+            inputs={"metadata": {"name": "m", "namespace": "inference"}, "spec": {"replicas": 1, "template": template}},
+        ),
+        obj(
+            "m-svc",
+            "kubernetes:core/v1:Service",
+            "m",
+            **k8s,
+            inputs={"metadata": {"name": "m", "namespace": "inference"}, "spec": {"selector": {"app": "m"}}},
+        ),
+    ]
+    return plan
+
+
+def kinds_of(plan: list[dict[str, Any]]) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for f in rehearse(plan).findings:
+        found.setdefault(f.name, set()).add(f.kind)
+    return found
+
+
+def test_a_correct_plan_has_no_rehearsal_problem_and_shows_when_the_model_is_ready() -> None:
+    plan = gpu_plan()
+    rehearsal = rehearse(plan)
+    assert rehearsal.findings == []
+    (workload,) = rehearsal.workloads
+    assert workload.pools == ["h100blue"]
+    # 100 GiB of weights at the table's rates, after the pool (cluster 10 + pool 6 after the 0.1 min group)
+    # and the DRA plugin on the new node.
+    assert workload.node_ready == pytest.approx(16.1 + RATES["draPluginMinutes"].value)
+    phases = workload.phases
+    assert phases["weightDownload"] == pytest.approx(100 * 1024 / RATES["weightDownloadMiBps"].value / 60)
+    assert workload.ready == pytest.approx(workload.node_ready + sum(phases.values()))
+    cp = rehearsal.critical_path
+    assert [s.name for s in cp.chain][-2:] == ["m", "m-svc"]
+    assert cp.physical_minutes == pytest.approx(0.1 + 10 + 6 + RATES["draPluginMinutes"].value + sum(phases.values()))
+
+
+def test_an_await_shorter_than_the_model_load_is_an_error() -> None:
+    assert kinds_of(gpu_plan(timeout=None)) == {"m": {"awaitTimeout"}}  # pulumi-kubernetes' 10 min default
+    assert kinds_of(gpu_plan(timeout="12m")) == {"m": {"awaitTimeout"}}
+    message = next(f.message for f in rehearse(gpu_plan(timeout=None)).findings)
+    assert "awaited for 10.0 min" in message
+
+
+def test_pods_wait_for_their_pool_even_when_the_program_does_not_say_so() -> None:
+    rehearsal = rehearse(gpu_plan(waits_for_pool=False, timeout="20m"))
+    (workload,) = rehearsal.workloads
+    assert workload.start < 16.1  # created as soon as its provider is ready ...
+    assert workload.node_ready == pytest.approx(16.1 + RATES["draPluginMinutes"].value)  # ... pods wait for nodes
+    await_minutes = workload.ready - workload.start
+    assert await_minutes > 20 - 5  # the pool wait counts against the await
+    assert kinds_of(gpu_plan(waits_for_pool=False, timeout="16m")) == {"m": {"awaitTimeout"}}
+
+
+@pytest.mark.parametrize(
+    ("broken", "reason"),
+    [
+        ({"colour": "green"}, "node selector does not match"),
+        ({"tolerate": False}, "untolerated taint nvidia.com/gpu=present:NoSchedule"),
+        ({"device_cel": A100_MIG_CEL}, "are not h100.gpu"),
+        ({"devices": 2}, "2 x h100.gpu per pod, 1 per node"),
+        ({"max_count": 0}, "maxCount 0"),
+    ],
+)
+def test_a_workload_no_pool_can_take_is_unschedulable(broken: dict[str, Any], reason: str) -> None:
+    rehearsal = rehearse(gpu_plan(**broken))
+    unschedulable = [f for f in rehearsal.findings if f.kind == "unschedulable"]
+    assert [f.name for f in unschedulable] == ["m"]
+    assert reason in unschedulable[0].message
+    assert rehearsal.workloads[0].ready is None
+    assert "awaitTimeout" in kinds_of(gpu_plan(**broken))["m"]  # never ready: its await gives up
+
+
+@pytest.mark.parametrize(
+    ("broken", "why"),
+    [
+        ({"wait": False}, "not after a wait for Azure RBAC propagation"),
+        ({"grant": None}, "before anyone is granted access"),
+        (
+            {
+                "grant": ADMIN_ROLE.replace(
+                    "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b", "4d97b98b-1d4f-4787-a291-c67834d212e7"
+                )
+            },
+            "before anyone is granted access",
+        ),
+    ],
+)
+def test_kubernetes_objects_before_api_access_are_errors(broken: dict[str, Any], why: str) -> None:
+    findings = [f for f in rehearse(gpu_plan(**broken)).findings if f.kind == "beforeApiAccess"]
+    assert {f.name for f in findings} == {"class", "claim", "m", "m-svc"}
+    assert all(why in f.message for f in findings)
+
+
+def test_admin_groups_from_config_count_as_api_access() -> None:
+    assert kinds_of(gpu_plan(grant=None, admin_groups=True)) == {}
+
+
+def test_device_class_selectors_are_evaluated_against_the_pool_hardware() -> None:
+    h100 = {"driver": "gpu.nvidia.com", "productName": "NVIDIA H100 NVL", "type": "gpu"}
+    assert cel_matches(H100_CEL, h100) is True
+    assert cel_matches(A100_MIG_CEL, h100) is False
+    assert cel_matches("device.attributes['gpu.nvidia.com'].productName.startsWith('NVIDIA')", h100) is None
+
+
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+def test_kubernetes_objects_wait_for_their_cluster_through_the_provider(
+    stack: str, plan_documents: dict[str, dict[str, Any]]
+) -> None:
+    # The plan records a provider by its URN: the graph must still see the provider (and so the cluster).
+    resources = plan_documents[stack]["resources"]
+    waits = prerequisites(resources)
+    clusters = {r["urn"] for r in resources if r["type"] == CLUSTER}
+    in_cluster = [r for r in resources if r["custom"] and r["type"].startswith("kubernetes:")]
+    assert in_cluster
+    assert [r["name"] for r in in_cluster if not waits[r["urn"]] & clusters] == []

@@ -22,7 +22,9 @@ RESOURCE_KEYS = {
     "ignoreChanges",
     "provider",
     "retainOnDelete",
+    "customTimeouts",
 }
+FINDING_KINDS = {"awaitTimeout", "unschedulable", "beforeApiAccess"}
 
 
 def test_every_shipped_stack_plans(plans) -> None:
@@ -44,6 +46,7 @@ def test_document_shape(plan_documents) -> None:
             "policy",
             "cost",
             "criticalPath",
+            "rehearsal",
             "outputs",
         }
         assert document["environment"] == stack
@@ -110,3 +113,47 @@ def test_plans_are_deterministic() -> None:
     first = run_plan("staging").to_json()
     second = run_plan("staging").to_json()
     assert first == second
+
+
+def test_custom_timeouts_are_recorded(plan_documents) -> None:
+    for document in plan_documents.values():
+        for resource in document["resources"]:
+            assert set(resource["customTimeouts"]) <= {"create", "update", "delete"}
+        pools = [r for r in document["resources"] if r["type"] == "azure-native:containerservice:AgentPool"]
+        clusters = [r for r in document["resources"] if r["type"] == "azure-native:containerservice:ManagedCluster"]
+        # Cluster and pool operations take longer than the provider's defaults (components/cluster.py, gpu_pools.py).
+        assert pools
+        assert clusters
+        assert all(r["customTimeouts"].get("create") == "60m" for r in pools + clusters)
+
+
+def test_rehearsal_section_shape(plan_documents) -> None:
+    for document in plan_documents.values():
+        rehearsal = document["rehearsal"]
+        urns = {r["urn"] for r in document["resources"]}
+        assert set(rehearsal) == {"findings", "gpuWorkloads", "awaits", "timeTable"}
+        for finding in rehearsal["findings"]:
+            assert set(finding) == {"kind", "severity", "urn", "name", "message"}
+            assert finding["kind"] in FINDING_KINDS
+            assert finding["severity"] == "error"
+            assert finding["urn"] in urns
+        for workload in rehearsal["gpuWorkloads"]:
+            assert workload["urn"] in urns
+            assert set(workload["phaseMinutes"]) == {"imagePull", "weightDownload", "weightLoad"}
+            if workload["readyMinute"] is not None:
+                assert workload["readyMinute"] >= workload["nodeReadyMinute"] >= 0
+        awaited = {a["urn"]: a for a in rehearsal["awaits"]}
+        assert set(awaited) <= urns
+        for urn, entry in awaited.items():
+            assert entry["timeoutMinutes"] > 0
+            assert entry["timeoutSource"]
+            late = entry["awaitMinutes"] is None or entry["awaitMinutes"] > entry["timeoutMinutes"]
+            assert late == any(f["urn"] == urn and f["kind"] == "awaitTimeout" for f in rehearsal["findings"])
+        table = rehearsal["timeTable"]
+        figures = [f for group in ("createMinutes", "rates", "defaultAwaitMinutes") for f in table[group].values()]
+        assert figures
+        assert all(isinstance(f["value"], (int, float)) and f["source"] for f in figures)
+        cp = document["criticalPath"]
+        if rehearsal["gpuWorkloads"] and any(w["readyMinute"] for w in rehearsal["gpuWorkloads"]):
+            assert cp["physicalChainMinutes"] > 0
+            assert cp["physicalRatio"] == pytest.approx(cp["minutes"] / cp["physicalChainMinutes"], abs=0.001)

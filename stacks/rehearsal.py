@@ -1,0 +1,738 @@
+"""First-deploy rehearsal of a plan: when each GPU workload becomes ready, and what a real `pulumi up` trips on.
+
+From the plan's dependency graph (dependencies, parents, providers; a component in ``depends_on`` means its
+children; a Kubernetes resource waits for its provider, which waits for the cluster and whatever else it
+depends on) and the time table of :mod:`stacks.critical_path`, the rehearsal schedules a first deploy and
+adds the waits that happen at run time whether or not the program declares them:
+
+- a pod waits for a node of a pool it can land on (node selector and affinity, taints, DRA claims or
+  extended GPU resources), then pulls its image, downloads its weights and loads them;
+- a Service is awaited until the pods it selects are ready (pulumi-kubernetes Service await).
+
+It reports three kinds of findings, each an error (a real deploy fails):
+
+- ``awaitTimeout``: pulumi-kubernetes (or the resource's ``custom_timeouts``) gives up before the resource
+  is ready (Deployment/Service 10 min, Helm release ``timeout`` 300 s unless overridden);
+- ``unschedulable``: a workload whose pods no pool of its cluster can take;
+- ``beforeApiAccess``: a Kubernetes object created before anyone can reach the cluster's API: not after
+  an "Azure Kubernetes Service RBAC Cluster Admin" role assignment on the cluster *and* a wait resource that
+  follows it (Azure RBAC propagation), and the cluster has no ``aadProfile.adminGroupObjectIDs``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from components._common import BUILTIN_ROLES
+from components.dra import AMD_DRIVER, NVIDIA_DRIVER
+from components.gpu_pools import LABEL_ALLOCATION
+from components.gpu_skus import gpu_sku
+from components.serving.spec import WEIGHT_BYTES, catalog
+from stacks.critical_path import (
+    DEFAULT_AWAIT_MINUTES,
+    IMAGE_GIB,
+    RATES,
+    CriticalPath,
+    Schedule,
+    Wait,
+    create_minutes,
+    critical_path_of,
+    prerequisites,
+    provider_urn,
+    schedule,
+    time_table_json,
+)
+
+CLUSTER = "azure-native:containerservice:ManagedCluster"
+POOL = "azure-native:containerservice:AgentPool"
+ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+SERVICE = "kubernetes:core/v1:Service"
+WORKLOAD_TYPES = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet")
+CLUSTER_ADMIN_ROLE = BUILTIN_ROLES["Azure Kubernetes Service RBAC Cluster Admin"]
+WAIT_TYPES = ("pulumi-python:dynamic:", "time:index:Sleep", "pulumiverse-time:")
+"""Resources that only wait (a dynamic provider, a time Sleep): what turns a role assignment into access."""
+GPU_RESOURCES = {"nvidia.com/gpu": "nvidia", "amd.com/gpu": "amd"}
+CHART_DEVICE_CLASSES = {
+    # Created by the driver charts, not by the program (README "GPU allocation").
+    "gpu.nvidia.com": {"driver": NVIDIA_DRIVER, "type": "gpu"},
+    "mig.nvidia.com": {"driver": NVIDIA_DRIVER, "type": "mig"},
+    "gpu.amd.com": {"driver": AMD_DRIVER},
+}
+GIB = 1024**3
+MIB = 1024**2
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    urn: str
+    name: str
+    message: str
+    severity: str = "error"
+    cluster: str | None = None
+    """The cluster's resource name (``beforeApiAccess``: the summary shows one line per cluster)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "severity": self.severity,
+            "urn": self.urn,
+            "name": self.name,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class _Pool:
+    urn: str
+    """The AgentPool, or the ManagedCluster for an inline pool (ready when the cluster is)."""
+    name: str
+    labels: dict[str, str]
+    taints: list[tuple[str, str, str]]
+    vm_size: str
+    mig_profile: str | None
+    min_count: int
+    max_count: int
+
+    def devices(self) -> tuple[dict[str, str], int] | None:
+        """DRA attributes of the devices one node publishes and how many, or None when it publishes none."""
+        sku = gpu_sku(self.vm_size)
+        if sku is None or self.labels.get(LABEL_ALLOCATION, "dra") != "dra":
+            return None
+        if sku.gpu.vendor == "amd":
+            return {"driver": AMD_DRIVER, "productName": sku.gpu.product_name, "type": "amdgpu"}, sku.gpu_count
+        attrs = {"driver": NVIDIA_DRIVER, "productName": sku.gpu.product_name, "type": "gpu"}
+        count = sku.gpu_count
+        mig = sku.gpu.mig.get(self.mig_profile) if self.mig_profile else None  # type: ignore[call-overload]
+        if mig is not None:
+            attrs |= {"type": "mig", "profile": mig.name}
+            count *= mig.per_gpu
+        return attrs, count
+
+
+@dataclass(frozen=True)
+class WorkloadTiming:
+    urn: str
+    name: str
+    cluster: str | None
+    pools: list[str]
+    start: float
+    node_ready: float | None
+    ready: float | None
+    weights_gib: float
+    phases: dict[str, float]
+    timeout: float | None
+    problems: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        def r(v: float | None) -> float | None:
+            return None if v is None else round(v, 2)
+
+        return {
+            "urn": self.urn,
+            "name": self.name,
+            "cluster": self.cluster,
+            "pools": self.pools,
+            "startMinute": r(self.start),
+            "nodeReadyMinute": r(self.node_ready),
+            "readyMinute": r(self.ready),
+            "awaitMinutes": r(self.ready - self.start) if self.ready is not None else None,
+            "timeoutMinutes": r(self.timeout),
+            "weightsGiB": round(self.weights_gib, 1),
+            "phaseMinutes": {k: round(v, 2) for k, v in self.phases.items()},
+        }
+
+
+@dataclass
+class Rehearsal:
+    schedule: Schedule
+    critical_path: CriticalPath
+    workloads: list[WorkloadTiming]
+    awaits: list[dict[str, Any]]
+    findings: list[Finding]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "findings": [f.to_json() for f in self.findings],
+            "gpuWorkloads": [w.to_json() for w in self.workloads],
+            "awaits": self.awaits,
+            "timeTable": time_table_json(),
+        }
+
+    def summary_lines(self) -> list[str]:
+        lines = ["First-deploy rehearsal (GPU workloads ready; awaits, scheduling, API access)"]
+        for w in self.workloads:
+            if w.ready is None:
+                lines.append(f"  {w.name}: never ready ({'; '.join(w.problems)})")
+                continue
+            timeout = f"{w.timeout:.0f} min" if w.timeout is not None else "not awaited"
+            lines.append(
+                f"  {w.name}: ready at {w.ready:.1f} min (created {w.start:.1f}, node {w.node_ready:.1f}; "
+                f"pull {w.phases['imagePull']:.1f} + download {w.phases['weightDownload']:.1f} + load "
+                f"{w.phases['weightLoad']:.1f} min for {w.weights_gib:.0f} GiB; await {w.ready - w.start:.1f} min "
+                f"of {timeout}) on {', '.join(w.pools)}"
+            )
+        if not self.workloads:
+            lines.append("  (no GPU workloads)")
+        if not self.findings:
+            lines.append("  no problems")
+        lines.extend(f"  [{f.severity}] {f.kind}: {f.message}" for f in self.findings if f.kind != "beforeApiAccess")
+        by_cluster: dict[str, list[Finding]] = {}
+        for f in self.findings:
+            if f.kind == "beforeApiAccess":
+                by_cluster.setdefault(f.cluster or "?", []).append(f)
+        for cluster, found in by_cluster.items():
+            names = ", ".join(f.name for f in found[:4]) + (f", ... ({len(found)} in all)" if len(found) > 4 else "")
+            lines.append(
+                f"  [error] beforeApiAccess: {cluster}: {names}: {found[0].message.split(' is created ', 1)[1]}"
+            )
+        return lines
+
+
+# --- reading the plan ---------------------------------------------------------------------------------
+
+
+def _taint(text: str) -> tuple[str, str, str]:
+    kv, _, effect = text.partition(":")
+    key, _, value = kv.partition("=")
+    return key, value, effect
+
+
+def _int(value: Any, default: int) -> int:
+    return int(value) if isinstance(value, (int, float)) else default
+
+
+def _pool(urn: str, inputs: Mapping[str, Any], name: str) -> _Pool:
+    labels = {str(k): str(v) for k, v in (inputs.get("nodeLabels") or {}).items()}
+    vm_size = str(inputs.get("vmSize") or "")
+    pool_name = str(inputs.get("agentPoolName") or inputs.get("name") or name)
+    # Labels AKS puts on every node (AKS docs "Use labels in an AKS cluster": well-known labels).
+    labels |= {
+        "kubernetes.azure.com/agentpool": pool_name,
+        "agentpool": pool_name,
+        "node.kubernetes.io/instance-type": vm_size,
+        "kubernetes.io/os": str(inputs.get("osType") or "Linux").lower(),
+    }
+    taints = [_taint(str(t)) for t in inputs.get("nodeTaints") or []]
+    if str(inputs.get("scaleSetPriority") or "") == "Spot":
+        # AKS taints spot nodes itself (components/_common.py SPOT_TAINT).
+        taints.append(("kubernetes.azure.com/scalesetpriority", "spot", "NoSchedule"))
+    count = _int(inputs.get("count"), 1)
+    autoscaled = bool(inputs.get("enableAutoScaling"))
+    min_count = _int(inputs.get("minCount"), count) if autoscaled else count
+    max_count = _int(inputs.get("maxCount"), count) if autoscaled else count
+    return _Pool(urn, pool_name, labels, taints, vm_size, inputs.get("gpuInstanceProfile"), min_count, max_count)
+
+
+def _tolerates(tolerations: list[Mapping[str, Any]], taint: tuple[str, str, str]) -> bool:
+    key, value, effect = taint
+    if effect not in ("NoSchedule", "NoExecute"):
+        return True  # PreferNoSchedule never blocks
+    for t in tolerations:
+        if t.get("effect") and t.get("effect") != effect:
+            continue
+        if t.get("operator") == "Exists" and (not t.get("key") or t.get("key") == key):
+            return True
+        if t.get("key") == key and t.get("operator", "Equal") == "Equal" and str(t.get("value", "")) == value:
+            return True
+    return False
+
+
+def _affinity_ok(pod: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    """Required node affinity (nodeSelectorTerms are ORed, their matchExpressions ANDed)."""
+    required = ((pod.get("affinity") or {}).get("nodeAffinity") or {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ) or {}
+    terms = required.get("nodeSelectorTerms") or []
+    if not terms:
+        return True
+
+    def matches(expr: Mapping[str, Any]) -> bool:
+        key, op, values = expr.get("key"), expr.get("operator"), [str(v) for v in expr.get("values") or []]
+        present = key in labels
+        if op == "In":
+            return present and labels[str(key)] in values
+        if op == "NotIn":
+            return not present or labels[str(key)] not in values
+        if op == "Exists":
+            return present
+        if op == "DoesNotExist":
+            return not present
+        return True  # Gt/Lt: not used by the blueprint; do not claim it fails
+
+    return any(all(matches(e) for e in term.get("matchExpressions") or []) for term in terms)
+
+
+_CLAUSE = re.compile(r"^\(?\s*device\.(driver|attributes\['([^']+)'\]\.(\w+))\s*==\s*'([^']*)'\s*\)?$")
+
+
+def cel_matches(expression: str, attrs: Mapping[str, str]) -> bool | None:
+    """Evaluate a DeviceClass selector made of ``&&``-joined equalities; None when it has other forms."""
+    if "||" in expression or "!" in expression.replace("!=", "") or "!=" in expression:
+        return None
+    for clause in expression.split("&&"):
+        m = _CLAUSE.match(clause.strip())
+        if m is None:
+            return None
+        field_, domain, attribute, value = m.groups()
+        if field_ == "driver":
+            if attrs.get("driver") != value:
+                return False
+        elif domain != attrs.get("driver") or attrs.get(attribute) != value:
+            return False  # an attribute of another driver's domain, or missing: no match
+    return True
+
+
+@dataclass(frozen=True)
+class _Index:
+    by_urn: dict[str, Mapping[str, Any]]
+    prereq: dict[str, set[str]]
+    clusters: list[str]
+
+    def of_type(self, *types: str) -> list[Mapping[str, Any]]:
+        return [r for r in self.by_urn.values() if r["type"] in types]
+
+    def cluster_of(self, urn: str) -> str | None:
+        r = self.by_urn[urn]
+        provider = provider_urn(r.get("provider"), self.by_urn)
+        candidates = [provider, urn] if provider else [urn]
+        for c in candidates:
+            if c is None or c not in self.by_urn:
+                continue
+            direct = [d for d in self.by_urn[c].get("dependencies") or [] if d in self.clusters]
+            if len(direct) == 1:
+                return direct[0]
+            found = [x for x in self.clusters if x in self.prereq.get(c, set())]
+            if len(found) == 1:
+                return found[0]
+        return None
+
+    def k8s_objects(self, cluster: str, type_: str) -> list[Mapping[str, Any]]:
+        return [r for r in self.of_type(type_) if self.cluster_of(r["urn"]) == cluster]
+
+
+def _meta(r: Mapping[str, Any]) -> Mapping[str, Any]:
+    return (r.get("inputs") or {}).get("metadata") or {}
+
+
+def _named(index: _Index, cluster: str, type_: str, name: str, namespace: str | None) -> Mapping[str, Any] | None:
+    for r in index.k8s_objects(cluster, type_):
+        meta = _meta(r)
+        if meta.get("name") == name and (namespace is None or meta.get("namespace") in (namespace, None)):
+            return r
+    return None
+
+
+def _device_requests(index: _Index, cluster: str, pod: Mapping[str, Any], namespace: str) -> list[dict[str, Any]]:
+    """(deviceClassName, count) of every claim the pod references; class/claim problems as ``problem``."""
+    requests: list[dict[str, Any]] = []
+    for claim in pod.get("resourceClaims") or []:
+        if claim.get("resourceClaimTemplateName"):
+            source = _named(
+                index,
+                cluster,
+                "kubernetes:resource.k8s.io/v1:ResourceClaimTemplate",
+                claim["resourceClaimTemplateName"],
+                namespace,
+            )
+            spec = ((source or {}).get("inputs") or {}).get("spec", {}).get("spec", {}) if source else None
+        else:
+            source = _named(
+                index,
+                cluster,
+                "kubernetes:resource.k8s.io/v1:ResourceClaim",
+                str(claim.get("resourceClaimName")),
+                namespace,
+            )
+            spec = ((source or {}).get("inputs") or {}).get("spec") if source else None
+        if spec is None:
+            requests.append({"problem": f"claim source of {claim.get('name')!r} is not created by this stack"})
+            continue
+        for req in (spec.get("devices") or {}).get("requests") or []:
+            exactly = req.get("exactly") or req
+            requests.append({"class": exactly.get("deviceClassName"), "count": _int(exactly.get("count"), 1)})
+    return requests
+
+
+def _class_selector(index: _Index, cluster: str, name: str) -> list[str] | dict[str, str] | None:
+    r = _named(index, cluster, "kubernetes:resource.k8s.io/v1:DeviceClass", name, None)
+    if r is not None:
+        selectors = ((r.get("inputs") or {}).get("spec") or {}).get("selectors") or []
+        return [str((s.get("cel") or {}).get("expression", "")) for s in selectors]
+    return CHART_DEVICE_CLASSES.get(name)
+
+
+def _pool_reasons(
+    index: _Index,
+    cluster: str,
+    pool: _Pool,
+    pod: Mapping[str, Any],
+    gpus: dict[str, int],
+    requests: list[dict[str, Any]],
+) -> list[str]:
+    """Why the pod cannot land on a node of this pool (empty: it can)."""
+    reasons: list[str] = []
+    selector = {str(k): str(v) for k, v in (pod.get("nodeSelector") or {}).items()}
+    if any(pool.labels.get(k) != v for k, v in selector.items()):
+        reasons.append("node selector does not match its labels")
+    if not _affinity_ok(pod, pool.labels):
+        reasons.append("required node affinity does not match")
+    untolerated = [t for t in pool.taints if not _tolerates(list(pod.get("tolerations") or []), t)]
+    if untolerated:
+        reasons.append("untolerated taint " + ", ".join(f"{k}={v}:{e}" for k, v, e in untolerated))
+    if pool.max_count < 1:
+        reasons.append("it has no nodes (maxCount 0)")
+    sku = gpu_sku(pool.vm_size)
+    for resource, vendor in GPU_RESOURCES.items():
+        if resource in gpus:
+            if sku is None or sku.gpu.vendor != vendor or pool.labels.get(LABEL_ALLOCATION) == "dra":
+                reasons.append(f"no {resource} device plugin")
+            elif gpus[resource] > sku.gpu_count:
+                reasons.append(f"{gpus[resource]} x {resource} per pod, {sku.gpu_count} per node")
+    devices = pool.devices()
+    for req in requests:
+        if "problem" in req:
+            reasons.append(req["problem"])
+            continue
+        selector_ = _class_selector(index, cluster, str(req["class"]))
+        if selector_ is None:
+            reasons.append(f"DeviceClass {req['class']} is not created by this stack")
+            continue
+        if devices is None:
+            reasons.append(f"no DRA devices for {req['class']}")
+            continue
+        attrs, per_node = devices
+        if isinstance(selector_, dict):
+            ok: bool | None = all(attrs.get(k) == v for k, v in selector_.items())
+        else:
+            results = [cel_matches(e, attrs) for e in selector_]
+            ok = None if None in results else all(results)
+        if ok is False:
+            reasons.append(
+                f"its devices ({attrs.get('productName')} {attrs.get('profile', attrs['type'])}) are not {req['class']}"
+            )
+        elif req["count"] > per_node:
+            reasons.append(f"{req['count']} x {req['class']} per pod, {per_node} per node")
+    return reasons
+
+
+def _weights_gib(container: Mapping[str, Any], pod: Mapping[str, Any]) -> float:
+    """Bytes downloaded and loaded: the catalog checkpoint named by ``--model``, else the model volume's size."""
+    args = [str(a) for a in container.get("args") or []]
+    source = args[args.index("--model") + 1] if "--model" in args[:-1] else None
+    for arch in catalog().values():
+        if source and arch.source == source:
+            # The checkpoint is stored in its own dtype (defaultPrecision = config.json torch_dtype), whatever
+            # the serving precision (platform facts: download size = parameters x checkpoint dtype bytes).
+            return arch.parameters_billions * 1e9 * WEIGHT_BYTES[arch.default_precision] / GIB
+    mounts = {m.get("name"): m.get("mountPath") for m in container.get("volumeMounts") or []}
+    for volume in pod.get("volumes") or []:
+        if mounts.get(volume.get("name"), "").startswith("/models"):
+            size = str(((volume.get("emptyDir") or {}).get("sizeLimit")) or "")
+            if size.endswith("Gi"):
+                return float(size[:-2])
+    return 0.0
+
+
+def _image_minutes(image: str) -> float:
+    repository = image.split("@", 1)[0].rsplit(":", 1)[0] if "/" in image else image.split(":", 1)[0]
+    known = IMAGE_GIB.get(repository)
+    compressed, unpacked = (known[0].value, known[1].value) if known else (RATES["defaultImageGiB"].value,) * 2
+    return (compressed * 1024 / RATES["imagePullMiBps"].value + unpacked * 1024 / RATES["imageUnpackMiBps"].value) / 60
+
+
+def _go_minutes(duration: str) -> float | None:
+    parts = re.findall(r"(\d+(?:\.\d+)?)(h|ms|m|s)", duration)
+    if not parts or "".join(n + u for n, u in parts) != duration:
+        return None
+    scale = {"h": 60.0, "m": 1.0, "s": 1 / 60, "ms": 1 / 60000}
+    return sum(float(n) * scale[u] for n, u in parts)
+
+
+def await_timeout(r: Mapping[str, Any]) -> tuple[float | None, str]:
+    """Minutes the engine awaits a create before failing it (None: not awaited / provider's own default)."""
+    inputs = r.get("inputs") or {}
+    annotations = _meta(r).get("annotations") or {}
+    custom = _go_minutes(str((r.get("customTimeouts") or {}).get("create") or ""))
+    type_ = r["type"]
+    if type_ == RELEASE:
+        if inputs.get("skipAwait") is True and not inputs.get("atomic"):
+            return None, "skipAwait"
+        if isinstance(inputs.get("timeout"), (int, float)):
+            return float(inputs["timeout"]) / 60, "Release timeout"
+        if custom is not None:
+            return custom, "customTimeouts.create"
+        return DEFAULT_AWAIT_MINUTES[RELEASE].value, DEFAULT_AWAIT_MINUTES[RELEASE].source
+    if type_.startswith("kubernetes:"):
+        if str(annotations.get("pulumi.com/skipAwait", "")).lower() == "true":
+            return None, "pulumi.com/skipAwait"
+        if type_ not in DEFAULT_AWAIT_MINUTES:
+            return None, "not awaited"
+        seconds = annotations.get("pulumi.com/timeoutSeconds")
+        if seconds is not None and str(seconds).isdigit():
+            return int(seconds) / 60, "pulumi.com/timeoutSeconds"
+        if custom is not None:
+            return custom, "customTimeouts.create"
+        return DEFAULT_AWAIT_MINUTES[type_].value, DEFAULT_AWAIT_MINUTES[type_].source
+    if custom is not None:
+        return custom, "customTimeouts.create"
+    return None, "provider default"
+
+
+def _is_admin_role(r: Mapping[str, Any]) -> bool:
+    role = str((r.get("inputs") or {}).get("roleDefinitionId") or "")
+    return role.rsplit("/", 1)[-1] == CLUSTER_ADMIN_ROLE
+
+
+def _wait_minutes(r: Mapping[str, Any]) -> float | None:
+    """A wait resource's stated duration (an input named like ``*seconds``), else None."""
+    for key, value in (r.get("inputs") or {}).items():
+        if "second" in key.lower() and isinstance(value, (int, float)):
+            return float(value) / 60
+    return None
+
+
+# --- the rehearsal ------------------------------------------------------------------------------------
+
+
+def rehearse(resources: Iterable[Mapping[str, Any]]) -> Rehearsal:
+    listed = list(resources)
+    by_urn = {r["urn"]: r for r in listed}
+    index = _Index(by_urn, prerequisites(listed), [r["urn"] for r in listed if r["type"] == CLUSTER])
+    findings: list[Finding] = []
+
+    pools: dict[str, list[_Pool]] = {c: [] for c in index.clusters}
+    for c in index.clusters:
+        for profile in (by_urn[c].get("inputs") or {}).get("agentPoolProfiles") or []:
+            pools[c].append(_pool(c, profile, str(profile.get("name"))))
+    for r in index.of_type(POOL):
+        cluster = index.cluster_of(r["urn"])
+        if cluster is not None:
+            pools[cluster].append(_pool(r["urn"], r.get("inputs") or {}, r["name"]))
+
+    waits: dict[str, Wait] = {}
+    for r in (x for x in listed if x["type"].startswith(WAIT_TYPES)):
+        stated = _wait_minutes(r)
+        if stated is not None:
+            waits[r["urn"]] = Wait(stated)
+
+    # GPU workloads: pods wait for a node of a pool they can land on.
+    gpu_facts: dict[str, dict[str, Any]] = {}
+    for r in index.of_type(*WORKLOAD_TYPES):
+        pod = (((r.get("inputs") or {}).get("spec") or {}).get("template") or {}).get("spec") or {}
+        containers = list(pod.get("containers") or [])
+        gpus = {
+            k: int(str(v)) if str(v).isdigit() else 1
+            for c in containers
+            for k, v in (((c.get("resources") or {}).get("limits")) or {}).items()
+            if k in GPU_RESOURCES
+        }
+        if not gpus and not pod.get("resourceClaims"):
+            continue
+        cluster = index.cluster_of(r["urn"])
+        namespace = str(_meta(r).get("namespace") or "default")
+        requests = _device_requests(index, cluster, pod, namespace) if cluster else []
+        landable: list[_Pool] = []
+        reasons: dict[str, list[str]] = {}
+        for pool in pools.get(cluster or "", []):
+            why = _pool_reasons(index, cluster or "", pool, pod, gpus, requests)
+            if why:
+                reasons[pool.name] = why
+            else:
+                landable.append(pool)
+        main = containers[0] if containers else {}
+        weights = _weights_gib(main, pod)
+        phases = {
+            "imagePull": _image_minutes(str(main.get("image") or "")),
+            "weightDownload": weights * 1024 / RATES["weightDownloadMiBps"].value / 60,
+            "weightLoad": weights * 1024 / RATES["weightLoadMiBps"].value / 60,
+        }
+        extra = RATES["draPluginMinutes"].value if requests else 0.0
+        options = tuple(
+            (p.urn, extra + (RATES["nodeFromZeroMinutes"].value if p.min_count < 1 else 0.0)) for p in landable
+        )
+        waits[r["urn"]] = Wait(sum(phases.values()), any_of=options, never=not landable)
+        gpu_facts[r["urn"]] = {"cluster": cluster, "landable": landable, "phases": phases, "weights": weights}
+        if not landable:
+            detail = (
+                "; ".join(f"{name}: {', '.join(why)}" for name, why in reasons.items()) or "the cluster has no pools"
+            )
+            findings.append(
+                Finding("unschedulable", r["urn"], r["name"], f"{r['name']}: no pool its pods can land on ({detail})")
+            )
+
+    # Services are awaited until the pods they select are ready.
+    for r in index.of_type(SERVICE):
+        selector = ((r.get("inputs") or {}).get("spec") or {}).get("selector") or {}
+        service_cluster, service_namespace = index.cluster_of(r["urn"]), _meta(r).get("namespace")
+        if not selector or service_cluster is None:
+            continue
+        selected = [
+            w["urn"]
+            for w in index.of_type(*WORKLOAD_TYPES)
+            if index.cluster_of(w["urn"]) == service_cluster
+            and _meta(w).get("namespace") == service_namespace
+            and all(
+                ((w["inputs"]["spec"].get("template") or {}).get("metadata") or {}).get("labels", {}).get(k) == v
+                for k, v in selector.items()
+            )
+        ]
+        if selected:
+            waits[r["urn"]] = Wait(create_minutes(SERVICE), all_of=tuple(selected))
+
+    plan = schedule(listed, waits)
+    never = {u for u, w in waits.items() if w.never}
+    for u in never:  # never ready: it holds its await until the timeout (or forever)
+        plan.finish[u] = math.inf
+
+    awaits: list[dict[str, Any]] = []
+    for r in listed:
+        if not r.get("custom", True):
+            continue
+        timeout, source = await_timeout(r)
+        if timeout is None:
+            continue
+        u = r["urn"]
+        took = plan.finish[u] - plan.start[u]
+        awaits.append(
+            {
+                "urn": u,
+                "name": r["name"],
+                "type": r["type"],
+                "startMinute": round(plan.start[u], 2),
+                "readyMinute": None if math.isinf(plan.finish[u]) else round(plan.finish[u], 2),
+                "awaitMinutes": None if math.isinf(took) else round(took, 2),
+                "timeoutMinutes": round(timeout, 2),
+                "timeoutSource": source,
+            }
+        )
+        if took > timeout:
+            what = "is never ready" if math.isinf(took) else f"needs {took:.1f} min to become ready"
+            findings.append(
+                Finding(
+                    "awaitTimeout",
+                    u,
+                    r["name"],
+                    f"{r['name']} ({r['type'].rsplit(':', 1)[-1]}) {what} but is awaited for {timeout:.1f} min "
+                    f"({source}); a real deploy fails at minute {plan.start[u] + timeout:.1f}. Fix: make it wait for "
+                    "what it needs (depends_on) and set custom_timeouts (or the pulumi.com/timeoutSeconds "
+                    "annotation) to cover it",
+                )
+            )
+    for u in never:  # for the critical path: the deploy fails there once the await gives up
+        timeout, _ = await_timeout(by_urn[u])
+        plan.finish[u] = plan.start[u] + (timeout or 0.0)
+
+    findings.extend(_access_findings(listed, index))
+
+    workloads = []
+    for u, facts in gpu_facts.items():
+        landable = facts["landable"]
+        node_ready = (
+            min(plan.finish[p.urn] + extra for p, (_, extra) in zip(landable, waits[u].any_of, strict=True))
+            if landable
+            else None
+        )
+        workloads.append(
+            WorkloadTiming(
+                u,
+                by_urn[u]["name"],
+                by_urn[facts["cluster"]]["name"] if facts["cluster"] else None,
+                [p.name for p in landable],
+                plan.start[u],
+                node_ready,
+                None if u in never else plan.finish[u],
+                facts["weights"],
+                facts["phases"],
+                await_timeout(by_urn[u])[0],
+                ["no pool its pods can land on"] if u in never else [],
+            )
+        )
+    workloads.sort(key=lambda w: (math.inf if w.ready is None else w.ready, w.name))
+    physical = _physical_chain(plan, index, pools, workloads, waits)
+    kinds = {"awaitTimeout": 0, "unschedulable": 1, "beforeApiAccess": 2}
+    findings.sort(key=lambda f: (kinds.get(f.kind, 9), f.urn))
+    return Rehearsal(plan, critical_path_of(plan, physical), workloads, awaits, findings)
+
+
+def _access_findings(listed: list[Mapping[str, Any]], index: _Index) -> list[Finding]:
+    findings: list[Finding] = []
+    grants: dict[str, list[str]] = {c: [] for c in index.clusters}
+    for r in listed:
+        if r["type"] == ROLE_ASSIGNMENT and _is_admin_role(r):
+            for c in index.clusters:
+                if c in index.prereq.get(r["urn"], set()):
+                    grants[c].append(r["urn"])
+    waits_after = {
+        c: {
+            w["urn"]
+            for w in listed
+            if w["type"].startswith(WAIT_TYPES) and any(g in index.prereq.get(w["urn"], set()) for g in grants[c])
+        }
+        for c in index.clusters
+    }
+    for r in listed:
+        if not r.get("custom", True) or not r["type"].startswith("kubernetes:"):
+            continue
+        cluster = index.cluster_of(r["urn"])
+        if cluster is None:
+            continue
+        aad = (index.by_urn[cluster].get("inputs") or {}).get("aadProfile") or {}
+        if aad.get("adminGroupObjectIDs"):
+            continue  # members of the cluster's admin groups are cluster-admin from its creation
+        before = index.prereq.get(r["urn"], set())
+        if before & waits_after[cluster]:
+            continue
+        if any(g in before for g in grants[cluster]):
+            why = "after the cluster-admin role assignment but not after a wait for Azure RBAC propagation"
+        else:
+            why = "before anyone is granted access to the cluster's API"
+        findings.append(
+            Finding(
+                "beforeApiAccess",
+                r["urn"],
+                r["name"],
+                f"{r['name']} ({r['type'].rsplit(':', 1)[-1]}) is created {why} (disableLocalAccounts + Azure RBAC: "
+                'Forbidden). Fix: grant the deployer "Azure Kubernetes Service RBAC Cluster Admin" on the cluster and '
+                "make the Kubernetes provider wait for it and for RBAC propagation, or set "
+                "security.adminGroupObjectIds",
+                cluster=index.by_urn[cluster]["name"],
+            )
+        )
+    return findings
+
+
+def _physical_chain(
+    plan: Schedule,
+    index: _Index,
+    pools: Mapping[str, list[_Pool]],
+    workloads: list[WorkloadTiming],
+    waits: Mapping[str, Wait],
+) -> float | None:
+    """Resource group -> network -> cluster -> its GPU pools one at a time -> the first GPU workload ready."""
+    first = next((w for w in workloads if w.ready is not None), None)
+    if first is None:
+        return None
+    cluster = next(c for c in index.clusters if index.by_urn[c]["name"] == first.cluster)
+    before = index.prereq[cluster]
+
+    def longest(type_: str) -> float:
+        return max((create_minutes(type_) for u in before if index.by_urn[u]["type"] == type_), default=0.0)
+
+    chain = sum(
+        longest(t)
+        for t in (
+            "azure-native:resources:ResourceGroup",
+            "azure-native:network:VirtualNetwork",
+            "azure-native:network:Subnet",
+        )
+    )
+    chain += create_minutes(CLUSTER)
+    chain += sum(create_minutes(POOL) for p in pools[cluster] if p.urn != cluster)
+    extra = max((e for _, e in waits[first.urn].any_of), default=0.0)
+    return chain + extra + waits[first.urn].minutes
