@@ -11,6 +11,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -60,7 +61,7 @@ def test_private_clusters_are_refused_on_hosted_runners(preview_job: dict[str, A
     for stack in ("dev", "prod"):
         with tempfile.TemporaryDirectory() as tmp:
             run = subprocess.run(
-                ["bash", "-e", "-c", guard["run"]],
+                ["bash", "-e", "-c", guard["run"].replace(".venv/bin/python", sys.executable)],
                 cwd=WORKFLOWS.parent.parent,
                 env={
                     **os.environ,
