@@ -210,6 +210,10 @@ class Plan:
             self.rehearsal = rehearse([r.to_json() for r in self.resources])
         return self.rehearsal
 
+    def exit_code(self) -> int:
+        """``stacks plan``'s exit code: 1 when a mandatory policy fails or the rehearsal finds an error."""
+        return exit_code(self.policy_violations, [f.to_json() for f in self.rehearse().findings])
+
     def to_json(self) -> dict[str, Any]:
         resources = [r.to_json() for r in self.resources]
         rehearsal = self.rehearse()
@@ -226,6 +230,12 @@ class Plan:
             "policy": self.config.policy.to_json(),
             "outputs": self.outputs,
         }
+
+
+def exit_code(violations: list[dict[str, Any]], findings: list[dict[str, Any]]) -> int:
+    """1 when a mandatory policy fails or the first-deploy rehearsal finds an error (a real deploy would fail)."""
+    mandatory = any(v.get("enforcement") == "mandatory" for v in violations)
+    return 1 if mandatory or any(f.get("severity") == "error" for f in findings) else 0
 
 
 @contextlib.contextmanager

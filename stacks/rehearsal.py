@@ -490,9 +490,10 @@ def _is_admin_role(r: Mapping[str, Any]) -> bool:
 
 
 def _wait_minutes(r: Mapping[str, Any]) -> float | None:
-    """A wait resource's stated duration (an input named like ``*seconds``), else None."""
+    """A wait resource's stated duration (an input named like ``*Seconds``, not a timeout), else None."""
     for key, value in (r.get("inputs") or {}).items():
-        if "second" in key.lower() and isinstance(value, (int, float)):
+        lowered = key.lower()
+        if "second" in lowered and "timeout" not in lowered and isinstance(value, (int, float)):
             return float(value) / 60
     return None
 

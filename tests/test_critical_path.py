@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 from typing import Any
 
@@ -438,3 +439,13 @@ def test_kubernetes_objects_wait_for_their_cluster_through_the_provider(
     in_cluster = [r for r in resources if r["custom"] and r["type"].startswith("kubernetes:")]
     assert in_cluster
     assert [r["name"] for r in in_cluster if not waits[r["urn"]] & clusters] == []
+
+
+def test_switching_the_model_to_a_colour_with_no_pool_is_unschedulable(plan_documents: dict[str, Any]) -> None:
+    # An edited prod plan: the model's pods pinned to the green colour of its pool group, which has no pool.
+    resources = copy.deepcopy(plan_documents["prod"]["resources"])
+    deployment = next(r for r in resources if r["type"] == DEPLOYMENT)
+    deployment["inputs"]["spec"]["template"]["spec"]["nodeSelector"]["ai-platform/color"] = "green"
+    found = [f for f in rehearse(resources).findings if f.kind == "unschedulable"]
+    assert [f.urn for f in found] == [deployment["urn"]]
+    assert "h100blue: node selector does not match its labels" in found[0].message

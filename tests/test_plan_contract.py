@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
 import pytest
 
 from stacks.__main__ import main
-from stacks.plan import run_plan
+from stacks.plan import exit_code, run_plan
+from stacks.rehearsal import rehearse
 
 RESOURCE_KEYS = {
     "urn",
@@ -157,3 +159,16 @@ def test_rehearsal_section_shape(plan_documents) -> None:
         if rehearsal["gpuWorkloads"] and any(w["readyMinute"] for w in rehearsal["gpuWorkloads"]):
             assert cp["physicalChainMinutes"] > 0
             assert cp["physicalRatio"] == pytest.approx(cp["minutes"] / cp["physicalChainMinutes"], abs=0.001)
+
+
+def test_rehearsal_errors_fail_the_plan(plan_documents) -> None:
+    # An edited prod plan: the model's await cut to one minute.
+    document = copy.deepcopy(plan_documents["prod"])
+    deployment = next(r for r in document["resources"] if r["type"] == "kubernetes:apps/v1:Deployment")
+    deployment["customTimeouts"] = {"create": "1m"}
+    deployment["inputs"]["metadata"].pop("annotations", None)
+    findings = [f.to_json() for f in rehearse(document["resources"]).findings]
+    assert any(f["kind"] == "awaitTimeout" and f["urn"] == deployment["urn"] for f in findings)
+    assert exit_code([], findings) == 1
+    assert exit_code([{"enforcement": "advisory"}], []) == 0
+    assert exit_code([{"enforcement": "mandatory"}], []) == 1
