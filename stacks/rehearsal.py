@@ -21,6 +21,7 @@ It reports three kinds of findings, each an error (a real deploy fails):
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -28,9 +29,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from components._common import BUILTIN_ROLES
-from components.dra import AMD_DRIVER, NVIDIA_DRIVER
-from components.gpu_pools import LABEL_ALLOCATION
-from components.gpu_skus import gpu_sku
 from components.serving.spec import WEIGHT_BYTES, catalog
 from stacks.critical_path import (
     DEFAULT_AWAIT_MINUTES,
@@ -46,6 +44,7 @@ from stacks.critical_path import (
     schedule,
     time_table_json,
 )
+from stacks.placement import CHART_DEVICE_CLASSES, GPU_RESOURCES, Pool, as_int, pool_from_inputs, pool_reasons
 
 CLUSTER = "azure-native:containerservice:ManagedCluster"
 POOL = "azure-native:containerservice:AgentPool"
@@ -56,13 +55,6 @@ WORKLOAD_TYPES = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulS
 CLUSTER_ADMIN_ROLE = BUILTIN_ROLES["Azure Kubernetes Service RBAC Cluster Admin"]
 WAIT_TYPES = ("pulumi-python:dynamic:", "time:index:Sleep", "pulumiverse-time:")
 """Resources that only wait (a dynamic provider, a time Sleep): what turns a role assignment into access."""
-GPU_RESOURCES = {"nvidia.com/gpu": "nvidia", "amd.com/gpu": "amd"}
-CHART_DEVICE_CLASSES = {
-    # Created by the driver charts, not by the program (README "GPU allocation").
-    "gpu.nvidia.com": {"driver": NVIDIA_DRIVER, "type": "gpu"},
-    "mig.nvidia.com": {"driver": NVIDIA_DRIVER, "type": "mig"},
-    "gpu.amd.com": {"driver": AMD_DRIVER},
-}
 GIB = 1024**3
 MIB = 1024**2
 
@@ -85,34 +77,6 @@ class Finding:
             "name": self.name,
             "message": self.message,
         }
-
-
-@dataclass(frozen=True)
-class _Pool:
-    urn: str
-    """The AgentPool, or the ManagedCluster for an inline pool (ready when the cluster is)."""
-    name: str
-    labels: dict[str, str]
-    taints: list[tuple[str, str, str]]
-    vm_size: str
-    mig_profile: str | None
-    min_count: int
-    max_count: int
-
-    def devices(self) -> tuple[dict[str, str], int] | None:
-        """DRA attributes of the devices one node publishes and how many, or None when it publishes none."""
-        sku = gpu_sku(self.vm_size)
-        if sku is None or self.labels.get(LABEL_ALLOCATION, "dra") != "dra":
-            return None
-        if sku.gpu.vendor == "amd":
-            return {"driver": AMD_DRIVER, "productName": sku.gpu.product_name, "type": "amdgpu"}, sku.gpu_count
-        attrs = {"driver": NVIDIA_DRIVER, "productName": sku.gpu.product_name, "type": "gpu"}
-        count = sku.gpu_count
-        mig = sku.gpu.mig.get(self.mig_profile) if self.mig_profile else None  # type: ignore[call-overload]
-        if mig is not None:
-            attrs |= {"type": "mig", "profile": mig.name}
-            count *= mig.per_gpu
-        return attrs, count
 
 
 @dataclass(frozen=True)
@@ -197,97 +161,6 @@ class Rehearsal:
 # --- reading the plan ---------------------------------------------------------------------------------
 
 
-def _taint(text: str) -> tuple[str, str, str]:
-    kv, _, effect = text.partition(":")
-    key, _, value = kv.partition("=")
-    return key, value, effect
-
-
-def _int(value: Any, default: int) -> int:
-    return int(value) if isinstance(value, (int, float)) else default
-
-
-def _pool(urn: str, inputs: Mapping[str, Any], name: str) -> _Pool:
-    labels = {str(k): str(v) for k, v in (inputs.get("nodeLabels") or {}).items()}
-    vm_size = str(inputs.get("vmSize") or "")
-    pool_name = str(inputs.get("agentPoolName") or inputs.get("name") or name)
-    # Labels AKS puts on every node (AKS docs "Use labels in an AKS cluster": well-known labels).
-    labels |= {
-        "kubernetes.azure.com/agentpool": pool_name,
-        "agentpool": pool_name,
-        "node.kubernetes.io/instance-type": vm_size,
-        "kubernetes.io/os": str(inputs.get("osType") or "Linux").lower(),
-    }
-    taints = [_taint(str(t)) for t in inputs.get("nodeTaints") or []]
-    if str(inputs.get("scaleSetPriority") or "") == "Spot":
-        # AKS taints spot nodes itself (components/_common.py SPOT_TAINT).
-        taints.append(("kubernetes.azure.com/scalesetpriority", "spot", "NoSchedule"))
-    count = _int(inputs.get("count"), 1)
-    autoscaled = bool(inputs.get("enableAutoScaling"))
-    min_count = _int(inputs.get("minCount"), count) if autoscaled else count
-    max_count = _int(inputs.get("maxCount"), count) if autoscaled else count
-    return _Pool(urn, pool_name, labels, taints, vm_size, inputs.get("gpuInstanceProfile"), min_count, max_count)
-
-
-def _tolerates(tolerations: list[Mapping[str, Any]], taint: tuple[str, str, str]) -> bool:
-    key, value, effect = taint
-    if effect not in ("NoSchedule", "NoExecute"):
-        return True  # PreferNoSchedule never blocks
-    for t in tolerations:
-        if t.get("effect") and t.get("effect") != effect:
-            continue
-        if t.get("operator") == "Exists" and (not t.get("key") or t.get("key") == key):
-            return True
-        if t.get("key") == key and t.get("operator", "Equal") == "Equal" and str(t.get("value", "")) == value:
-            return True
-    return False
-
-
-def _affinity_ok(pod: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
-    """Required node affinity (nodeSelectorTerms are ORed, their matchExpressions ANDed)."""
-    required = ((pod.get("affinity") or {}).get("nodeAffinity") or {}).get(
-        "requiredDuringSchedulingIgnoredDuringExecution"
-    ) or {}
-    terms = required.get("nodeSelectorTerms") or []
-    if not terms:
-        return True
-
-    def matches(expr: Mapping[str, Any]) -> bool:
-        key, op, values = expr.get("key"), expr.get("operator"), [str(v) for v in expr.get("values") or []]
-        present = key in labels
-        if op == "In":
-            return present and labels[str(key)] in values
-        if op == "NotIn":
-            return not present or labels[str(key)] not in values
-        if op == "Exists":
-            return present
-        if op == "DoesNotExist":
-            return not present
-        return True  # Gt/Lt: not used by the blueprint; do not claim it fails
-
-    return any(all(matches(e) for e in term.get("matchExpressions") or []) for term in terms)
-
-
-_CLAUSE = re.compile(r"^\(?\s*device\.(driver|attributes\['([^']+)'\]\.(\w+))\s*==\s*'([^']*)'\s*\)?$")
-
-
-def cel_matches(expression: str, attrs: Mapping[str, str]) -> bool | None:
-    """Evaluate a DeviceClass selector made of ``&&``-joined equalities; None when it has other forms."""
-    if "||" in expression or "!" in expression.replace("!=", "") or "!=" in expression:
-        return None
-    for clause in expression.split("&&"):
-        m = _CLAUSE.match(clause.strip())
-        if m is None:
-            return None
-        field_, domain, attribute, value = m.groups()
-        if field_ == "driver":
-            if attrs.get("driver") != value:
-                return False
-        elif domain != attrs.get("driver") or attrs.get(attribute) != value:
-            return False  # an attribute of another driver's domain, or missing: no match
-    return True
-
-
 @dataclass(frozen=True)
 class _Index:
     by_urn: dict[str, Mapping[str, Any]]
@@ -355,7 +228,7 @@ def _device_requests(index: _Index, cluster: str, pod: Mapping[str, Any], namesp
             continue
         for req in (spec.get("devices") or {}).get("requests") or []:
             exactly = req.get("exactly") or req
-            requests.append({"class": exactly.get("deviceClassName"), "count": _int(exactly.get("count"), 1)})
+            requests.append({"class": exactly.get("deviceClassName"), "count": as_int(exactly.get("count"), 1)})
     return requests
 
 
@@ -365,60 +238,6 @@ def _class_selector(index: _Index, cluster: str, name: str) -> list[str] | dict[
         selectors = ((r.get("inputs") or {}).get("spec") or {}).get("selectors") or []
         return [str((s.get("cel") or {}).get("expression", "")) for s in selectors]
     return CHART_DEVICE_CLASSES.get(name)
-
-
-def _pool_reasons(
-    index: _Index,
-    cluster: str,
-    pool: _Pool,
-    pod: Mapping[str, Any],
-    gpus: dict[str, int],
-    requests: list[dict[str, Any]],
-) -> list[str]:
-    """Why the pod cannot land on a node of this pool (empty: it can)."""
-    reasons: list[str] = []
-    selector = {str(k): str(v) for k, v in (pod.get("nodeSelector") or {}).items()}
-    if any(pool.labels.get(k) != v for k, v in selector.items()):
-        reasons.append("node selector does not match its labels")
-    if not _affinity_ok(pod, pool.labels):
-        reasons.append("required node affinity does not match")
-    untolerated = [t for t in pool.taints if not _tolerates(list(pod.get("tolerations") or []), t)]
-    if untolerated:
-        reasons.append("untolerated taint " + ", ".join(f"{k}={v}:{e}" for k, v, e in untolerated))
-    if pool.max_count < 1:
-        reasons.append("it has no nodes (maxCount 0)")
-    sku = gpu_sku(pool.vm_size)
-    for resource, vendor in GPU_RESOURCES.items():
-        if resource in gpus:
-            if sku is None or sku.gpu.vendor != vendor or pool.labels.get(LABEL_ALLOCATION) == "dra":
-                reasons.append(f"no {resource} device plugin")
-            elif gpus[resource] > sku.gpu_count:
-                reasons.append(f"{gpus[resource]} x {resource} per pod, {sku.gpu_count} per node")
-    devices = pool.devices()
-    for req in requests:
-        if "problem" in req:
-            reasons.append(req["problem"])
-            continue
-        selector_ = _class_selector(index, cluster, str(req["class"]))
-        if selector_ is None:
-            reasons.append(f"DeviceClass {req['class']} is not created by this stack")
-            continue
-        if devices is None:
-            reasons.append(f"no DRA devices for {req['class']}")
-            continue
-        attrs, per_node = devices
-        if isinstance(selector_, dict):
-            ok: bool | None = all(attrs.get(k) == v for k, v in selector_.items())
-        else:
-            results = [cel_matches(e, attrs) for e in selector_]
-            ok = None if None in results else all(results)
-        if ok is False:
-            reasons.append(
-                f"its devices ({attrs.get('productName')} {attrs.get('profile', attrs['type'])}) are not {req['class']}"
-            )
-        elif req["count"] > per_node:
-            reasons.append(f"{req['count']} x {req['class']} per pod, {per_node} per node")
-    return reasons
 
 
 def _weights_gib(container: Mapping[str, Any], pod: Mapping[str, Any]) -> float:
@@ -507,14 +326,14 @@ def rehearse(resources: Iterable[Mapping[str, Any]]) -> Rehearsal:
     index = _Index(by_urn, prerequisites(listed), [r["urn"] for r in listed if r["type"] == CLUSTER])
     findings: list[Finding] = []
 
-    pools: dict[str, list[_Pool]] = {c: [] for c in index.clusters}
+    pools: dict[str, list[Pool]] = {c: [] for c in index.clusters}
     for c in index.clusters:
         for profile in (by_urn[c].get("inputs") or {}).get("agentPoolProfiles") or []:
-            pools[c].append(_pool(c, profile, str(profile.get("name"))))
+            pools[c].append(pool_from_inputs(c, profile, str(profile.get("name"))))
     for r in index.of_type(POOL):
         cluster = index.cluster_of(r["urn"])
         if cluster is not None:
-            pools[cluster].append(_pool(r["urn"], r.get("inputs") or {}, r["name"]))
+            pools[cluster].append(pool_from_inputs(r["urn"], r.get("inputs") or {}, r["name"]))
 
     waits: dict[str, Wait] = {}
     for r in (x for x in listed if x["type"].startswith(WAIT_TYPES)):
@@ -538,10 +357,11 @@ def rehearse(resources: Iterable[Mapping[str, Any]]) -> Rehearsal:
         cluster = index.cluster_of(r["urn"])
         namespace = str(_meta(r).get("namespace") or "default")
         requests = _device_requests(index, cluster, pod, namespace) if cluster else []
-        landable: list[_Pool] = []
+        landable: list[Pool] = []
         reasons: dict[str, list[str]] = {}
+        device_class = functools.partial(_class_selector, index, cluster or "")
         for pool in pools.get(cluster or "", []):
-            why = _pool_reasons(index, cluster or "", pool, pod, gpus, requests)
+            why = pool_reasons(pool, pod, gpus, requests, device_class)
             if why:
                 reasons[pool.name] = why
             else:
@@ -711,7 +531,7 @@ def _access_findings(listed: list[Mapping[str, Any]], index: _Index) -> list[Fin
 def _physical_chain(
     plan: Schedule,
     index: _Index,
-    pools: Mapping[str, list[_Pool]],
+    pools: Mapping[str, list[Pool]],
     workloads: list[WorkloadTiming],
     waits: Mapping[str, Wait],
 ) -> float | None:

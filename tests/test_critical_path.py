@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from stacks.critical_path import CREATE_MINUTES, RATES, critical_path, prerequisites
+from stacks.placement import cel_matches
 from stacks.plan import Plan
-from stacks.rehearsal import cel_matches, rehearse
+from stacks.rehearsal import rehearse
 from stacks.summary import render_summary
 from tests.conftest import SHIPPED_STACKS
 
