@@ -387,11 +387,13 @@ def rehearse(resources: Iterable[Mapping[str, Any]]) -> Rehearsal:
                 Finding("unschedulable", r["urn"], r["name"], f"{r['name']}: no pool its pods can land on ({detail})")
             )
 
-    # Services are awaited until the pods they select are ready.
+    # A Service is awaited until its endpoints target a ready pod (pulumi-kubernetes provider/pkg/await/
+    # service.go: endpointsReady needs a target Pod; headless and ExternalName Services are exempt).
     for r in index.of_type(SERVICE):
-        selector = ((r.get("inputs") or {}).get("spec") or {}).get("selector") or {}
+        service_spec = (r.get("inputs") or {}).get("spec") or {}
+        selector = service_spec.get("selector") or {}
         service_cluster, service_namespace = index.cluster_of(r["urn"]), _meta(r).get("namespace")
-        if not selector or service_cluster is None:
+        if not selector or service_cluster is None or service_spec.get("clusterIP") == "None":
             continue
         selected = [
             w["urn"]
@@ -404,7 +406,8 @@ def rehearse(resources: Iterable[Mapping[str, Any]]) -> Rehearsal:
             )
         ]
         if selected:
-            waits[r["urn"]] = Wait(create_minutes(SERVICE), all_of=tuple(selected))
+            live = tuple((w, 0.0) for w in selected if not (w in waits and waits[w].never))
+            waits[r["urn"]] = Wait(create_minutes(SERVICE), any_of=live, never=not live)
 
     plan = schedule(listed, waits)
     never = {u for u, w in waits.items() if w.never}

@@ -394,7 +394,9 @@ def test_a_workload_no_pool_can_take_is_unschedulable(broken: dict[str, Any], re
     assert [f.name for f in unschedulable] == ["m"]
     assert reason in unschedulable[0].message
     assert rehearsal.workloads[0].ready is None
-    assert "awaitTimeout" in kinds_of(gpu_plan(**broken))["m"]  # never ready: its await gives up
+    kinds = kinds_of(gpu_plan(**broken))
+    assert "awaitTimeout" in kinds["m"]  # never ready: its await gives up ...
+    assert kinds["m-svc"] == {"awaitTimeout"}  # ... and so does its Service's (no ready pod to target)
 
 
 @pytest.mark.parametrize(
