@@ -319,9 +319,17 @@ def resources_from_plan(document: Mapping[str, Any]) -> list[Resource]:
 
 
 def plain_props(props: Any) -> Any:
-    """CrossGuard props (read-only proxies that raise on unknowns) to plain data, unknowns as ``None``.
+    """CrossGuard props or config to the plain data the plan holds: the one conversion every rule relies on.
 
-    ``None`` is how the plan writes an unknown, so both paths judge the same shapes.
+    Pulumi's policy runner hands a rule what the engine sent as a protobuf ``Struct``
+    (``pulumi_policy/policy.py``: ``deserialize_properties(json_format.MessageToDict(request.properties))``
+    wrapped by ``unknown_checking_proxy``; ``Configure`` reads the pack config the same way). So mappings and
+    lists arrive as read-only proxies (``pulumi_policy/proxy.py`` ``_DictProxy``/``_ListProxy``, which are
+    ``Mapping``/``Sequence`` but not ``dict``/``list``), every number as a float (``Struct`` has only
+    ``number_value``: a count of 6 arrives as ``6.0``), and unknowns as sentinel strings or raise
+    ``UnknownValueError`` on access. This returns ``dict``/``list``, integral floats as ``int`` (the program
+    sent ints: counts, sizes, ports), and unknowns as ``None``, which is how the plan writes an unknown, so
+    the offline plan and the CLI judge the same shapes with the same rules.
     """
     if isinstance(props, Mapping):
         out: dict[str, Any] = {}
@@ -333,7 +341,7 @@ def plain_props(props: Any) -> Any:
                 continue
             out[key] = plain_props(value)
         return out
-    if isinstance(props, (list, tuple)):
+    if isinstance(props, Sequence) and not isinstance(props, (str, bytes)):
         items: list[Any] = []
         for index in range(len(props)):
             try:
@@ -343,6 +351,8 @@ def plain_props(props: Any) -> Any:
         return items
     if isinstance(props, str) and _is_unknown_sentinel(props):
         return None
+    if isinstance(props, float) and props.is_integer():
+        return int(props)
     return props
 
 

@@ -2,8 +2,10 @@
 
 Importable (it does not start the analyzer; ``policies/__main__.py`` does). Under the CLI the rule sees the
 same :class:`~policies.engine.Resource` shape as in the offline plan: camelCase inputs with unknowns as
-``None``. Definite findings are reported with the rule's enforcement; "cannot verify" findings are raised
-as an unknown-value error, which CrossGuard reports as advisory during preview.
+``None``, plain lists and dicts, integral numbers as ``int`` (:func:`~policies.engine.plain_props`, applied
+once to every resource's props and every rule's config before any rule runs). Definite findings are
+reported with the rule's enforcement; "cannot verify" findings are raised as an unknown-value error, which
+CrossGuard reports as advisory during preview.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ def _resource_validate(rule: Rule) -> Callable[[ResourceValidationArgs, ReportVi
         if not rule.applies_to(args.resource_type):
             return
         stack = StackView([resource_from_args(args)])
-        settings = dict(args.get_config() or {})
+        settings = plain_props(args.get_config() or {})
         _report(findings(rule, stack, settings, dt.date.today()), report_violation, False)
 
     return validate
@@ -84,7 +86,7 @@ def _resource_validate(rule: Rule) -> Callable[[ResourceValidationArgs, ReportVi
 def _stack_validate(rule: Rule) -> Callable[[StackValidationArgs, ReportViolation], None]:
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         stack = StackView([resource_from_policy_resource(r) for r in args.resources])
-        settings = dict(args.get_config() or {})
+        settings = plain_props(args.get_config() or {})
         _report(findings(rule, stack, settings, dt.date.today()), report_violation, True)
 
     return validate
