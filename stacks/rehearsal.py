@@ -266,10 +266,11 @@ def _image_minutes(image: str) -> float:
 
 
 def _go_minutes(duration: str) -> float | None:
-    parts = re.findall(r"(\d+(?:\.\d+)?)(h|ms|m|s)", duration)
+    """A Go duration (``"1h30m"``, ``"600s"``; the format of custom_timeouts) in minutes, None if not one."""
+    parts = re.findall(r"(\d+(?:\.\d+)?)(h|ms|us|µs|ns|m|s)", duration)
     if not parts or "".join(n + u for n, u in parts) != duration:
         return None
-    scale = {"h": 60.0, "m": 1.0, "s": 1 / 60, "ms": 1 / 60000}
+    scale = {"h": 60.0, "m": 1.0, "s": 1 / 60, "ms": 1 / 6e4, "us": 1 / 6e7, "µs": 1 / 6e7, "ns": 1 / 6e10}
     return sum(float(n) * scale[u] for n, u in parts)
 
 
@@ -292,11 +293,12 @@ def await_timeout(r: Mapping[str, Any]) -> tuple[float | None, str]:
             return None, "pulumi.com/skipAwait"
         if type_ not in DEFAULT_AWAIT_MINUTES:
             return None, "not awaited"
+        # Precedence: customTimeouts, then the annotation, then the default (pulumi/pulumi-kubernetes#672).
+        if custom is not None:
+            return custom, "customTimeouts.create"
         seconds = annotations.get("pulumi.com/timeoutSeconds")
         if seconds is not None and str(seconds).isdigit():
             return int(seconds) / 60, "pulumi.com/timeoutSeconds"
-        if custom is not None:
-            return custom, "customTimeouts.create"
         return DEFAULT_AWAIT_MINUTES[type_].value, DEFAULT_AWAIT_MINUTES[type_].source
     if custom is not None:
         return custom, "customTimeouts.create"

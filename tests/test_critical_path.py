@@ -11,7 +11,7 @@ import pytest
 from stacks.critical_path import CREATE_MINUTES, RATES, critical_path, prerequisites
 from stacks.placement import cel_matches
 from stacks.plan import Plan
-from stacks.rehearsal import rehearse
+from stacks.rehearsal import await_timeout, rehearse
 from stacks.summary import render_summary
 from tests.conftest import SHIPPED_STACKS
 
@@ -452,3 +452,17 @@ def test_switching_the_model_to_a_colour_with_no_pool_is_unschedulable(plan_docu
     found = [f for f in rehearse(resources).findings if f.kind == "unschedulable"]
     assert [f.urn for f in found] == [deployment["urn"]]
     assert "h100blue: node selector does not match its labels" in found[0].message
+
+
+def test_timeouts_follow_pulumi_kubernetes_precedence() -> None:
+    deployment = obj("d", DEPLOYMENT, inputs={"metadata": {"annotations": {"pulumi.com/timeoutSeconds": "1800"}}})
+    assert await_timeout(deployment) == (30, "pulumi.com/timeoutSeconds")
+    assert await_timeout({**deployment, "customTimeouts": {"create": "1h30m"}}) == (90, "customTimeouts.create")
+    skipped = obj("d", DEPLOYMENT, inputs={"metadata": {"annotations": {"pulumi.com/skipAwait": "true"}}})
+    assert await_timeout(skipped)[0] is None
+    release = obj("r", RELEASE, inputs={"atomic": True})
+    assert await_timeout(release)[0] == 5  # 300 s
+    assert await_timeout(obj("r", RELEASE, inputs={"timeout": 900}))[0] == 15
+    assert await_timeout(obj("r", RELEASE, inputs={"skipAwait": True}))[0] is None
+    assert await_timeout(obj("p", POOL, inputs={}, timeouts={"create": "60m"})) == (60, "customTimeouts.create")
+    assert await_timeout(obj("p", POOL, inputs={}))[0] is None  # the provider's own default: not judged
