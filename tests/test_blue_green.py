@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+import json
+import re
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +13,9 @@ import pytest
 import yaml
 
 from components._common import ConfigError
+from components.serving import analyse, manifests
+from stacks.__main__ import main
+from stacks.config import load_config
 from stacks.plan import run_plan
 
 A100 = "Standard_NC24ads_A100_v4"
@@ -168,3 +174,113 @@ def test_spot_slot(tmp_path: Path) -> None:
     assert pool.inputs["scaleSetPriority"] == "Spot"
     assert pool.inputs["scaleSetEvictionPolicy"] == "Delete"
     assert pool.inputs["spotMaxPrice"] == -1
+
+
+# --------------------------------------------------------------------------------------------------------
+# Blue-green with models running: the shipped staging stack (mistral on a100/a100-3g) through a switch.
+# --------------------------------------------------------------------------------------------------------
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def _staging(edit: Any = None) -> dict[str, Any]:
+    """Pulumi.staging.yaml as a document, with ``edit(config)`` applied to its ``ai-platform:`` config."""
+    document = yaml.safe_load((README.parent / "Pulumi.staging.yaml").read_text())
+    if edit is not None:
+        edit(document["config"])
+    return document
+
+
+def _a100(config: dict[str, Any]) -> dict[str, Any]:
+    group: dict[str, Any] = config["ai-platform:clusters"]["weu1"]["gpuPools"]["a100"]
+    return group
+
+
+def _load(document: dict[str, Any]) -> Any:
+    return load_config(
+        {k: v if isinstance(v, str) else json.dumps(v) for k, v in document["config"].items()}, "Pulumi.staging.yaml"
+    )
+
+
+def _switch_to_h100(config: dict[str, Any]) -> None:
+    """Green becomes whole H100 NVL GPUs (a profile and quota for them), and takes over."""
+    config["ai-platform:dra"]["profiles"]["h100"] = {"kind": "whole", "gpuModel": "H100-NVL"}
+    config["ai-platform:teams"]["research"]["profiles"]["h100"] = 4
+    group = _a100(config)
+    group["slots"]["green"] = {"vmSize": H100, "minCount": 1, "maxCount": 2}
+    group["active"] = "green"
+
+
+def test_switch_moves_placement_and_node_selection_to_the_new_colours_gpu() -> None:
+    plan, issues = analyse(_load(_staging(_switch_to_h100)))
+    assert issues == []
+    fit = plan.fits["mistral"]
+    assert fit.chosen is not None
+    # Not the a100-3g MIG slice only blue (now standby) serves: green's whole H100 NVL.
+    assert (fit.chosen.profile, fit.chosen.sku.vm_size, fit.chosen.slot.colour) == ("h100", H100, "green")
+    objects = {o["kind"]: o for o in manifests(fit, "research")}
+    pod = objects["Deployment"]["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"ai-platform/gpu-pool": "a100", "ai-platform/color": "green"}
+    request = objects["ResourceClaimTemplate"]["spec"]["spec"]["devices"]["requests"][0]
+    assert request["exactly"]["deviceClassName"] == "h100.gpu.ai-platform"
+
+
+def _mig(profile: str, extra_profile: dict[str, Any] | None = None) -> Any:
+    def edit(config: dict[str, Any]) -> None:
+        if extra_profile is not None:
+            config["ai-platform:dra"]["profiles"]["a100-small"] = extra_profile
+            config["ai-platform:teams"]["research"]["profiles"]["a100-small"] = 8
+        group = _a100(config)
+        group["slots"]["green"].update(migProfile=profile, minCount=1)
+        group["active"] = "green"
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "why"),
+    [
+        # Green slices its GPUs differently: no a100-3g device exists on the active colour.
+        (_mig("MIG2g"), "serves no a100-3g devices"),
+        # Green offers 1g.10gb slices (a profile the team may use) but mistral needs 24 GiB.
+        (_mig("MIG1g", {"kind": "mig", "gpuModel": "A100-80GB", "migProfile": "MIG1g"}), "does not fit"),
+    ],
+    ids=["other-mig-profile", "slice-too-small"],
+)
+def test_a_switch_to_a_colour_that_cannot_hold_a_model_is_refused(tmp_path: Path, edit: Any, why: str) -> None:
+    path = tmp_path / "Pulumi.staging.yaml"
+    path.write_text(yaml.safe_dump(_staging(edit)))
+    with pytest.raises(ConfigError) as caught:
+        run_plan("staging", path)
+    (line,) = caught.value.lines
+    assert line.startswith(
+        "Pulumi.staging.yaml: ai-platform:clusters.weu1.gpuPools.a100.active: leaves models.mistral without "
+        "schedulable capacity: the active colour green"
+    )
+    assert why in line
+    assert "Fix: keep active: blue until slots.green serves a100-3g" in line
+
+
+def _runbook_groups() -> list[dict[str, Any]]:
+    """The ``a100:`` blocks of the README's blue-green runbook, in order."""
+    text = README.read_text()
+    section = text.split("## Blue-green GPU pools: runbook", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```yaml\n(.*?)```", section, flags=re.S)
+    return [yaml.safe_load(textwrap.dedent(block))["a100"] for block in blocks]
+
+
+def test_every_runbook_step_plans_cleanly_for_staging(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    groups = _runbook_groups()
+    assert [g["active"] for g in groups] == ["blue", "green", "green", "green"]  # prepare, switch, scale, remove
+    # The runbook starts from the shipped staging stack: its next step only raises green's minCount.
+    shipped = _a100(_staging()["config"])
+    assert groups[0] == {
+        **shipped,
+        "slots": {**shipped["slots"], "green": {**shipped["slots"]["green"], "minCount": 1}},
+    }
+    for i, group in enumerate(groups):
+        path = tmp_path / f"Pulumi.step{i}.yaml"
+        path.write_text(yaml.safe_dump(_staging(lambda config, g=group: _a100(config).update(g))))
+        code = main(["plan", "staging", "--config-file", str(path)])
+        out = capsys.readouterr()
+        assert code == 0, (i, group, out.err, [line for line in out.out.splitlines() if "[mandatory]" in line])

@@ -296,3 +296,53 @@ def test_fit_command_prints_the_table_and_refuses_bad_config(tmp_path, capsys) -
     assert main(["fit", "bad", "--config-file", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "ai-platform:models.research-3b" in err
+
+
+def test_rollouts_never_drop_a_serving_replica(plan_documents: dict[str, dict[str, Any]]) -> None:
+    found = 0
+    for document in plan_documents.values():
+        for dep in k8s_objects(document, "Deployment"):
+            if dep["metadata"].get("labels", {}).get("app.kubernetes.io/name") != "vllm":
+                continue
+            strategy = dep["spec"]["strategy"]
+            assert strategy["type"] == "RollingUpdate"
+            assert strategy["rollingUpdate"]["maxUnavailable"] == 0
+            assert strategy["rollingUpdate"]["maxSurge"] >= 1
+            found += 1
+    assert found >= 3
+
+
+def _staging_mistral(**changes: Any) -> dict[str, Any]:
+    return {
+        "team": "research",
+        "cluster": "weu1",
+        "model": "mistral-7b-instruct-v0.3",
+        "contextLength": 8192,
+        "concurrency": 8,
+        "hfTokenSecret": "hf-token",
+        **changes,
+    }
+
+
+def test_team_quota_leaves_room_for_the_rollouts_surge_pod() -> None:
+    # staging: research may hold 4 a100-3g slices; 4 replicas hold all of them, the surge pod a 5th.
+    with pytest.raises(ConfigError) as caught:
+        _cfg("staging", mistral=_staging_mistral(replicas=4))
+    (line,) = caught.value.lines
+    assert "ai-platform:models.mistral.replicas: team research needs 5 a100-3g devices on weu1" in line
+    assert "but its quota is 4" in line
+    assert _cfg("staging", mistral=_staging_mistral(replicas=3)).models["mistral"].replicas == 3
+
+
+def test_max_count_leaves_room_for_the_rollouts_surge_pod() -> None:
+    # 4 replicas on 2-slice NC24ads nodes fill blue's 2 nodes; the surge pod needs a third.
+    config_map, source = _cfg_map("staging", mistral=_staging_mistral(replicas=4))
+    teams = json.loads(config_map["ai-platform:teams"])
+    teams["research"]["profiles"]["a100-3g"] = 8
+    clusters = json.loads(config_map["ai-platform:clusters"])
+    clusters["weu1"]["gpuPools"]["a100"]["slots"]["blue"]["maxCount"] = 2
+    config_map.update({"ai-platform:teams": json.dumps(teams), "ai-platform:clusters": json.dumps(clusters)})
+    with pytest.raises(ConfigError) as caught:
+        load_config(config_map, source)
+    (line,) = caught.value.lines
+    assert "ai-platform:models.mistral.replicas: a rollout (maxSurge 1, maxUnavailable 0) needs 3 nodes" in line

@@ -8,8 +8,11 @@ Per GPU of a replica with tensor parallelism TP (platform-facts, "Model fit")::
     weights            = parameters x (2 bf16/fp16, 1 fp8/int8, 0.5 int4)
 
 All GPUs of one replica sit on one node (TP <= GPUs per VM, TP in 1/2/4/8 and dividing the attention
-heads, as vLLM requires); MIG slices and time-shared GPUs take TP = 1. Everything here is pure: it reads
-the validated configuration, the sharing offers and the price table, and never registers resources.
+heads, as vLLM requires); MIG slices and time-shared GPUs take TP = 1. Placement reads only the active
+colour of each blue-green pool group (its GPU model and MIG profile, :func:`colour_view`); a model that only
+a standby colour could hold is refused at ``gpuPools.<group>.active``. Rollouts surge (``SURGE``): quota and
+``maxCount`` must hold one extra pod per deployment. Everything here is pure: it reads the validated
+configuration, the sharing offers and the price table, and never registers resources.
 """
 
 from __future__ import annotations
@@ -20,13 +23,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from components._common import Issue
-from components.dra import SharingOffer, sharing_offers
-from components.gpu_pools import GpuPoolGroupSpec, GpuSlot, gpu_slots
+from components.dra import SharingOffer, offers_for
+from components.gpu_pools import COLOURS, Colour, GpuPoolGroupSpec, GpuSlot, gpu_slots
 from components.gpu_skus import GpuSku
 from components.pricing import PriceTable, price_table
 from components.serving.spec import KV_BYTES, WEIGHT_BYTES, ModelArch, ModelDeploymentSpec
 
 if TYPE_CHECKING:
+    from components.cluster import ClusterSpec
     from stacks.config import PlatformConfig
 
 GIB = 1024**3
@@ -35,6 +39,10 @@ ACTIVATIONS_GIB = 1.7
 RUNTIME_GIB = 0.6
 TP_SIZES = (1, 2, 4, 8)
 TIME_SHARE_MAX_UTILISATION = 0.95
+SURGE = 1
+"""Extra pods a model Deployment's rolling update starts (``maxSurge``, with ``maxUnavailable: 0``): each
+claims TP more devices of its profile, so the team's quota and the active colour's ``maxCount`` must hold
+``replicas + SURGE`` (a time-shared surge pod joins its deployment's shared claim)."""
 
 COMPUTE_CAPABILITY: dict[str, float] = {
     "T4": 7.5,
@@ -130,6 +138,26 @@ class Candidate:
 
 def _active_slot(group: str, spec: GpuPoolGroupSpec) -> GpuSlot:
     return next(s for s in gpu_slots(group, spec) if s.active)
+
+
+def colour_view(cluster: ClusterSpec, standby: bool = False) -> ClusterSpec:
+    """``cluster`` with each pool group reduced to its active slot (``standby``: to its standby slot, made
+    active; groups without one are left out).
+
+    Placement reads only this view: model pods select the active colour's nodes (``nodeSelector``
+    ``ai-platform/color``) and claim the profile's DeviceClass, so an offer counts only when the active
+    colour's GPU model and MIG profile serve it. A profile the standby colour alone serves (the old colour
+    after a switch to another MIG profile or GPU model) would leave pods that can never schedule.
+    """
+    groups: dict[str, GpuPoolGroupSpec] = {}
+    for key, group in cluster.gpu_pools.items():
+        colour: Colour | None = group.active
+        if standby:
+            colour = next((c for c in COLOURS if c != group.active and c in group.slots), None)
+        if colour is not None:
+            # model_copy skips validation: the reduced group stays consistent (its one slot is the active one).
+            groups[key] = group.model_copy(update={"active": colour, "slots": {colour: group.slots[colour]}})
+    return cluster.model_copy(update={"gpu_pools": groups})
 
 
 def _tp_options(kind: str, sku: GpuSku, arch: ModelArch) -> list[int]:
@@ -272,6 +300,8 @@ class Placement:
     whole_gpu_alternative: int
     nodes: int
     max_nodes: int
+    surge_nodes: int = 0
+    """Nodes while every deployment of the bucket rolls out with ``SURGE`` extra pods."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -344,21 +374,9 @@ def place(fits: Sequence[Fit]) -> list[Placement]:
     for (cluster, group, profile), members in sorted(buckets.items()):
         first = members[0].chosen
         assert first is not None
-        per_node = first.sku.gpu_count
         replicas = sum(f.spec.replicas for f in members)
         alternative = sum(f.spec.replicas * (f.chosen.tp if f.chosen else 1) for f in members)
-        if first.kind == "mig":
-            devices = replicas
-            gpus = math.ceil(devices / first.per_gpu)
-            nodes = math.ceil(gpus / per_node)
-        elif first.kind == "timeShared":
-            devices = replicas
-            gpus = len({(f.spec.team, f.shared_claim) for f in members})
-            nodes = math.ceil(gpus / per_node)
-        else:
-            tps = [f.chosen.tp for f in members for _ in range(f.spec.replicas) if f.chosen]
-            devices = gpus = sum(tps)
-            nodes = _first_fit_decreasing(tps, per_node)
+        devices, gpus, nodes = _packing(first, members, 0)
         placements.append(
             Placement(
                 cluster,
@@ -372,9 +390,25 @@ def place(fits: Sequence[Fit]) -> list[Placement]:
                 alternative,
                 nodes,
                 first.slot.spec.max_count,
+                _packing(first, members, SURGE)[2],
             )
         )
     return placements
+
+
+def _packing(first: Candidate, members: Sequence[Fit], surge: int) -> tuple[int, int, int]:
+    """(devices, GPUs, nodes) of one bucket with ``surge`` extra pods per deployment."""
+    per_node = first.sku.gpu_count
+    if first.kind == "timeShared":
+        # Surge pods join their deployment's shared claim: no extra GPU.
+        gpus = len({(f.spec.team, f.shared_claim) for f in members})
+        return sum(f.spec.replicas + surge for f in members), gpus, math.ceil(gpus / per_node)
+    if first.kind == "mig":
+        devices = sum(f.spec.replicas + surge for f in members)
+        gpus = math.ceil(devices / first.per_gpu)
+        return devices, gpus, math.ceil(gpus / per_node)
+    tps = [f.chosen.tp for f in members for _ in range(f.spec.replicas + surge) if f.chosen]
+    return sum(tps), sum(tps), _first_fit_decreasing(tps, per_node)
 
 
 @dataclass
@@ -426,7 +460,7 @@ def analyse(cfg: PlatformConfig, table: PriceTable | None = None) -> tuple[Servi
     plan = ServingPlan(table=table)
     issues: list[Issue] = []
     teams = cfg.teams
-    offers_cache: dict[str, list[SharingOffer]] = {}
+    offers_cache: dict[str, tuple[list[SharingOffer], list[SharingOffer]]] = {}
     for name, spec in models.items():
         path: tuple[str | int, ...] = ("models", name)
         if spec.team not in teams:
@@ -463,15 +497,16 @@ def analyse(cfg: PlatformConfig, table: PriceTable | None = None) -> tuple[Servi
             )
             continue
         if spec.cluster not in offers_cache:
-            offers_cache[spec.cluster] = sharing_offers(cfg, spec.cluster)
-        offers = offers_cache[spec.cluster]
-        if spec.profile and spec.profile not in {o.profile for o in offers}:
+            # Every colour's offers (what the cluster's DeviceClasses serve) and the active colours' alone.
+            offers_cache[spec.cluster] = (offers_for(cfg.dra, cluster), offers_for(cfg.dra, colour_view(cluster)))
+        every, offers = offers_cache[spec.cluster]
+        if spec.profile and spec.profile not in {o.profile for o in every}:
             issues.append(
                 Issue(
                     (*path, "profile"),
                     f"is not a sharing profile of cluster {spec.cluster}",
                     spec.profile,
-                    ", ".join(sorted({o.profile for o in offers})) or "(none)",
+                    ", ".join(sorted({o.profile for o in every})) or "(none)",
                     "pick an offered profile or remove profile",
                 )
             )
@@ -483,7 +518,11 @@ def analyse(cfg: PlatformConfig, table: PriceTable | None = None) -> tuple[Servi
         fit = Fit(name, spec, found, fitting[0] if fitting else None)
         plan.fits[name] = fit
         if fit.chosen is None:
-            detail = "; ".join(c.describe() for c in found) or "the cluster has no GPU pools"
+            switch = _switch_issue(cfg, name, found, table, allowed)
+            if switch is not None:
+                issues.append(switch)
+                continue
+            detail = "; ".join(c.describe() for c in found) or "no active GPU pool colour offers a sharing profile"
             issues.append(
                 Issue(
                     path,
@@ -511,7 +550,53 @@ def analyse(cfg: PlatformConfig, table: PriceTable | None = None) -> tuple[Servi
                         f"raise clusters.{p.cluster}.gpuPools.{p.pool_group} maxCount or lower replicas",
                     )
                 )
+        elif p.surge_nodes > p.max_nodes:
+            for model in p.models:
+                issues.append(
+                    Issue(
+                        ("models", model, "replicas"),
+                        f"a rollout (maxSurge {SURGE}, maxUnavailable 0) needs {p.surge_nodes} nodes of pool "
+                        f"{p.pool_group} for {', '.join(p.models)} but its maxCount is {p.max_nodes}: the "
+                        "surge pod would stay Pending and the rollout never finish",
+                        models[model].replicas,
+                        f"at most {p.max_nodes} nodes with one surge pod per deployment",
+                        f"raise clusters.{p.cluster}.gpuPools.{p.pool_group} maxCount or lower replicas",
+                    )
+                )
     return plan, issues
+
+
+def _switch_issue(
+    cfg: PlatformConfig, name: str, found: list[Candidate], table: PriceTable, allowed: set[str] | None
+) -> Issue | None:
+    """A model that fits no active colour but fits a standby one: the blue-green ``active`` key is the cause.
+
+    Reported at ``clusters.<c>.gpuPools.<group>.active`` (one line) so that a switch to a colour with
+    another MIG profile, GPU model or less memory is refused before anything is registered.
+    """
+    spec = cfg.models[name]
+    cluster = cfg.clusters[spec.cluster]
+    standby = colour_view(cluster, standby=True)
+    held = sorted(
+        (c for c in candidates(spec, standby, offers_for(cfg.dra, standby), table, allowed) if c.fits), key=_rank
+    )
+    if not held:
+        return None
+    best = held[0]
+    group = cluster.gpu_pools[best.pool_group]
+    slot = group.slots[group.active]
+    here = [c.describe() for c in found if c.pool_group == best.pool_group]
+    why = "; ".join(here) if here else f"serves no {best.profile} devices ({best.kind} on {best.sku.gpu.name})"
+    return Issue(
+        ("clusters", spec.cluster, "gpuPools", best.pool_group, "active"),
+        f"leaves models.{name} without schedulable capacity: the active colour {group.active} "
+        f"({slot.vm_size}, {slot.mig_profile or 'no MIG'}) {why}; standby colour {best.slot.colour} holds it "
+        f"as {best.profile}",
+        group.active,
+        f"{best.slot.colour}, or a colour whose vmSize/migProfile serves the model",
+        f"keep active: {best.slot.colour} until slots.{group.active} serves {best.profile} with room for "
+        f"{name} (vmSize, migProfile), or change models.{name}",
+    )
 
 
 def _quota_issues(plan: ServingPlan, teams: Any) -> list[Issue]:
@@ -529,7 +614,8 @@ def _quota_issues(plan: ServingPlan, teams: Any) -> list[Issue]:
             index = int((fit.shared_claim or "-0").rsplit("-", 1)[1])
             devices[key] = max(devices.get(key, 0), index + 1)
         else:
-            devices[key] = devices.get(key, 0) + fit.chosen.tp * fit.spec.replicas
+            # The rollout's surge pod claims its TP devices before an old pod releases its own.
+            devices[key] = devices.get(key, 0) + fit.chosen.tp * (fit.spec.replicas + SURGE)
     issues = []
     for (cluster, team, profile), count in sorted(devices.items()):
         quota = teams[team].profiles.get(profile, 0)
@@ -539,7 +625,8 @@ def _quota_issues(plan: ServingPlan, teams: Any) -> list[Issue]:
                     Issue(
                         ("models", model, "replicas"),
                         f"team {team} needs {count} {profile} devices on {cluster} for "
-                        f"{', '.join(used[(cluster, team, profile)])} but its quota is {quota}",
+                        f"{', '.join(used[(cluster, team, profile)])} (replicas + {SURGE} surge pod each during "
+                        f"a rollout) but its quota is {quota}",
                         plan.fits[model].spec.replicas,
                         f"<= {quota} devices",
                         f"raise teams.{team}.profiles.{profile} or lower replicas",

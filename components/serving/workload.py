@@ -23,7 +23,7 @@ import pulumi_kubernetes as k8s
 from components._common import TYPE_PREFIX
 from components.dra import METRICS_COLLECTOR, MODEL_LABEL, RESOURCE_API_VERSION
 from components.gpu_pools import LABEL_COLOUR, LABEL_GROUP
-from components.serving.fit import AMPERE, COMPUTE_CAPABILITY, Fit
+from components.serving.fit import AMPERE, COMPUTE_CAPABILITY, SURGE, Fit
 
 PORT = 8000
 RUN_AS = 1000
@@ -166,8 +166,10 @@ def deployment(fit: Fit, namespace: str) -> dict[str, Any]:
         "spec": {
             "replicas": spec.replicas,
             "selector": {"matchLabels": _selector(fit.name)},
-            # No surge: a rolling update never needs a spare GPU.
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}},
+            # Never below `replicas` serving: a new pod (on the new colour after a blue-green switch) must be
+            # Ready before an old one stops. The surge pod claims TP more devices: the team's quota and the
+            # active colour's maxCount leave room for it (fit.SURGE, checked with the configuration).
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": SURGE, "maxUnavailable": 0}},
             "template": {
                 "metadata": {"labels": labels(fit.name)},
                 "spec": {
