@@ -25,6 +25,14 @@ import yaml
 from pydantic import Field, field_validator, model_validator
 
 from components._common import SYSTEM_TAINT, TYPE_PREFIX, Issue, Spec, azure_name, raise_issues, role_assignment
+from components.access import (
+    PRINCIPAL_TYPE_BY_LOGIN,
+    RBAC_PROPAGATION_MAX_SECONDS,
+    RBAC_PROPAGATION_MIN_SECONDS,
+    RBAC_PROPAGATION_SECONDS,
+    PrincipalType,
+    deployer_cluster_admin,
+)
 from components.gpu_pools import (
     GROUP_KEY_MAX,
     K8S_MINOR,
@@ -33,6 +41,7 @@ from components.gpu_pools import (
     GpuPoolsArgs,
     GpuSlot,
 )
+from components.maintenance import MaintenanceSpec
 from components.network import Network, NetworkArgs, NetworkSpec
 
 MIN_KUBERNETES_MINOR = 34
@@ -145,7 +154,36 @@ class SecuritySpec(Spec):
     defender_log_analytics_workspace_id: str | None = None
     """Turns on Microsoft Defender for Containers, reporting to this Log Analytics workspace."""
     admin_group_object_ids: list[uuid.UUID] = Field(default_factory=list)
-    """Entra groups granted "Azure Kubernetes Service RBAC Cluster Admin" on the cluster."""
+    """Entra groups granted "Azure Kubernetes Service RBAC Cluster Admin" on the cluster (and set as the
+    cluster's ``aadProfile.adminGroupObjectIDs``, bound to cluster-admin from its creation)."""
+    grant_deployer_cluster_admin: bool = True
+    """Grant the identity running ``pulumi up`` cluster admin, and make the Kubernetes provider wait for Azure
+    RBAC to apply it (components/access.py). Off only when that identity is in ``adminGroupObjectIds``."""
+    deployer_principal_type: PrincipalType | None = None
+    """The deployer's principal type; unset: ``User`` for kubelogin ``azurecli``/``devicecode``/``azd``,
+    ``ServicePrincipal`` for ``workloadidentity``/``spn``/``msi``."""
+    rbac_propagation_seconds: Annotated[
+        int, Field(ge=RBAC_PROPAGATION_MIN_SECONDS, le=RBAC_PROPAGATION_MAX_SECONDS)
+    ] = RBAC_PROPAGATION_SECONDS
+    """How long the provider waits after the deployer's grant is created or changed (Azure: up to 5 minutes)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> SecuritySpec:
+        if not self.grant_deployer_cluster_admin and not self.admin_group_object_ids:
+            raise_issues(
+                [
+                    Issue(
+                        ("grantDeployerClusterAdmin",),
+                        "leaves nobody able to reach the Kubernetes API (local accounts are off and Azure RBAC "
+                        "is on, so Owner/Contributor have no Kubernetes rights) and adminGroupObjectIds is empty",
+                        False,
+                        "true, or false with adminGroupObjectIds listing a group the deployer is a member of",
+                        "remove grantDeployerClusterAdmin (default true), or list your operators' Entra group ids "
+                        "in security.adminGroupObjectIds",
+                    )
+                ]
+            )
+        return self
 
 
 class FeaturesSpec(Spec):
@@ -169,6 +207,8 @@ class ClusterSpec(Spec):
     advanced_networking: AdvancedNetworkingSpec = Field(default_factory=AdvancedNetworkingSpec)
     security: SecuritySpec = Field(default_factory=SecuritySpec)
     features: FeaturesSpec = Field(default_factory=FeaturesSpec)
+    maintenance: MaintenanceSpec = Field(default_factory=MaintenanceSpec)
+    """Planned maintenance windows for AKS's own upgrades (components/maintenance.py)."""
 
     @field_validator("kubernetes_version")
     @classmethod
@@ -238,6 +278,9 @@ class ClusterArgs:
     tags: dict[str, str]
     upgrade_channel: str
     """Effective auto-upgrade channel (``none`` when Fleet drives upgrades)."""
+    versions_managed_externally: bool = False
+    """Fleet auto-upgrade or the cluster's own ``rapid``/``stable`` channel moves the minor: Pulumi then ignores
+    ``kubernetesVersion`` and every ``orchestratorVersion`` (components/fleet.py ``versions_managed_externally``)."""
     azure_monitor_profile: azure_native.containerservice.ManagedClusterAzureMonitorProfileArgs | None = None
     kubelogin: KubeloginMode = "azurecli"
     protect: bool = False
@@ -402,14 +445,26 @@ class AksCluster(pulumi.ComponentResource):
                 parent=self,
                 protect=args.protect,
                 depends_on=[subnet_role],
-                ignore_changes=["agentPoolProfiles[0].count"],
+                # azure-native PUTs the whole body on every update, so a pinned "1.34" re-sent after Fleet (or the
+                # rapid/stable channel) moved the cluster to 1.35 is a downgrade AKS rejects. With versions managed
+                # externally the engine sends the value in the state instead (Pulumi docs, ignoreChanges; property
+                # paths accept `[*]`): run `pulumi up --refresh` so the state holds the live version (azure-native
+                # refresh updates inputs, pulumi-azure-native#280). The program's version still seeds the create.
+                ignore_changes=[
+                    "agentPoolProfiles[0].count",
+                    *(
+                        ["kubernetesVersion", "agentPoolProfiles[*].orchestratorVersion"]
+                        if args.versions_managed_externally
+                        else []
+                    ),
+                ],
                 custom_timeouts=pulumi.CustomTimeouts(create="60m", update="90m", delete="60m"),
             ),
         )
 
-        # Operators (and the identity running `pulumi up`, which must be a member of one of these groups)
-        # reach the API server through Entra ID groups, never through individual assignments.
-        admin_roles = [
+        # Operators reach the API server through Entra ID groups: members of aadProfile.adminGroupObjectIDs are
+        # bound to cluster-admin when the cluster is created; the Azure role below also covers them.
+        admin_roles: list[pulumi.Resource] = [
             role_assignment(
                 f"{name}-admins-{str(group_id)[:8]}",
                 scope=cluster.id,
@@ -421,6 +476,19 @@ class AksCluster(pulumi.ComponentResource):
             )
             for group_id in spec.security.admin_group_object_ids
         ]
+        # The identity running `pulumi up` gets cluster admin too, unless it is in one of the groups: with local
+        # accounts off and Azure RBAC on, Owner/Contributor have no Kubernetes data actions. The grant reaches
+        # the AKS authorizer only minutes after its ARM write, hence the wait after it (components/access.py).
+        if spec.security.grant_deployer_cluster_admin:
+            admin_roles += deployer_cluster_admin(
+                name,
+                cluster_id=cluster.id,
+                principal_id=client.object_id,
+                principal_type=spec.security.deployer_principal_type or PRINCIPAL_TYPE_BY_LOGIN[args.kubelogin],
+                subscription_id=client.subscription_id,
+                delay_seconds=spec.security.rbac_propagation_seconds,
+                parent=self,
+            )
 
         pools = BlueGreenGpuPools(
             f"{name}-gpu",
@@ -432,6 +500,7 @@ class AksCluster(pulumi.ComponentResource):
                 subnet_id=network.subnet_id,
                 tags=args.tags,
                 encryption_at_host=spec.security.encryption_at_host,
+                versions_managed_externally=args.versions_managed_externally,
             ),
             pulumi.ResourceOptions(parent=self, depends_on=[cluster]),
         )
@@ -451,7 +520,9 @@ class AksCluster(pulumi.ComponentResource):
             enable_server_side_apply=True,
             delete_unreachable=False,
             # The kubeconfig comes from an invoke, whose wait on the cluster is invisible in a preview:
-            # name the cluster so the engine (and the plan's critical path) see the edge.
+            # name the cluster so the engine (and the plan's critical path) see the edge. admin_roles holds the
+            # role assignments that give the deployer API access and the RBAC propagation wait after them, so
+            # no Kubernetes object (nor the provider's discovery) runs before the grant applies.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster, *admin_roles]),
         )
         self.oidc_issuer_url = cluster.oidc_issuer_profile.apply(lambda p: p.issuer_url if p else "")

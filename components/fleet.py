@@ -17,7 +17,12 @@ Builds, from the root ``fleet`` key:
   FleetManagedNamespace (:func:`team_namespaces_on`);
 - opt-in: a ``MeshMembership`` per listed cluster (Azure Kubernetes Application Network, preview API).
 
-Update runs are operations, not state: nothing here starts, stops or records a run (README "Fleet").
+Update runs are operations, not state: nothing here starts, stops or records a run (README "Fleet"). A run
+upgrades the control plane and every pool of a member, one AKS operation after another, and AKS refuses a
+second operation on a cluster while one runs (409 OperationNotAllowed): start runs outside deploy windows,
+and let them happen only inside the members' ``aksManagedAutoUpgradeSchedule`` (components/maintenance.py),
+which every run honours. When a version channel drives the members, their clusters and pools ignore
+``kubernetesVersion``/``orchestratorVersion`` (:func:`versions_managed_externally`).
 
 API versions of the installed azure-native SDK (its defaults; others need ``pulumi package add``):
 Fleet, FleetMember, FleetUpdateStrategy, AutoUpgradeProfile 2024-05-02-preview; FleetManagedNamespace
@@ -442,6 +447,24 @@ def cluster_upgrade_channel(fleet: FleetSpec | None, key: str, spec: ClusterSpec
     return spec.upgrade.channel
 
 
+VERSION_MOVING_CHANNELS = frozenset({"Stable", "Rapid"})
+"""Fleet auto-upgrade channels whose runs change the Kubernetes minor (``NodeImage`` changes node images only)."""
+CLUSTER_MINOR_CHANNELS = frozenset({"rapid", "stable"})
+"""The cluster's own channels that move the minor (``patch`` stays on it, ``node-image``/``none`` keep it)."""
+
+
+def versions_managed_externally(fleet: FleetSpec | None, key: str, spec: ClusterSpec) -> bool:
+    """Whether something other than Pulumi moves this cluster's Kubernetes minor after creation.
+
+    True for a member of a fleet whose auto-upgrade profile uses a version channel (``Stable``/``Rapid``, even
+    while ``disabled``: runs it already generated still upgrade), and for a cluster whose own effective channel
+    is ``rapid`` or ``stable``. The cluster then ignores changes to ``kubernetesVersion`` and every
+    ``orchestratorVersion``, so an update never re-sends an older minor (README "Fleet")."""
+    if fleet is not None and fleet.auto_upgrade is not None and key in fleet.members:
+        return fleet.auto_upgrade.channel in VERSION_MOVING_CHANNELS
+    return cluster_upgrade_channel(fleet, key, spec) in CLUSTER_MINOR_CHANNELS
+
+
 @dataclass(frozen=True)
 class StagePlan:
     name: str
@@ -477,6 +500,8 @@ class FleetArgs:
     """The root ``teams``: with managed namespaces on, each team on member clusters is a fleet namespace."""
     name_prefix: str = "aiplat"
     protect: bool = False
+    cluster_operations: Mapping[str, list[pulumi.Resource]] = field(default_factory=dict)
+    """Cluster id -> further writes on that cluster (maintenance configurations) its member waits for."""
 
 
 @dataclass(frozen=True)
@@ -562,7 +587,7 @@ class AksFleet(pulumi.ComponentResource):
                 fleet_member_name=names.members[key],
                 cluster_resource_id=handle.cluster_id,
                 group=member.group,
-                opts=child([handle.cluster, *handle.gpu_pool_resources]),
+                opts=child([handle.cluster, *handle.gpu_pool_resources, *args.cluster_operations.get(key, [])]),
             )
         member_list: list[pulumi.Resource] = list(self.members.values())
 

@@ -271,6 +271,8 @@ class GpuPoolsArgs:
     subnet_id: pulumi.Input[str]
     tags: dict[str, str]
     encryption_at_host: bool = True
+    versions_managed_externally: bool = False
+    """Fleet (or the cluster's rapid/stable channel) upgrades the pools: ``orchestratorVersion`` is ignored."""
 
 
 class BlueGreenGpuPools(pulumi.ComponentResource):
@@ -352,8 +354,12 @@ def _agent_pool(
             # No delete_before_replace: a change that would replace a slot in place (VM size, MIG profile, ...)
             # then fails on the existing pool name instead of deleting a pool that may be serving. Such
             # changes go through the other colour (see the blue-green runbook).
+            # With versions managed externally, Fleet's update runs (or the cluster's channel) upgrade every pool
+            # to the new minor; re-sending the slot's "1.34" would be a downgrade AKS rejects. The engine then
+            # sends the state's value (`pulumi up --refresh` keeps it live); a new slot is still created with the
+            # program's version, so bump kubernetesVersion to the fleet's minor after a run (README "Fleet").
             pulumi.ResourceOptions(
-                ignore_changes=["count"],
+                ignore_changes=["count", *(["orchestratorVersion"] if args.versions_managed_externally else [])],
                 custom_timeouts=pulumi.CustomTimeouts(create="60m", update="90m", delete="60m"),
             ),
         ),

@@ -13,7 +13,15 @@ import pulumi
 
 from components.cluster import AksCluster, ClusterArgs, ClusterHandle
 from components.dra import GpuDra, GpuDraArgs
-from components.fleet import AksFleet, FleetArgs, cluster_upgrade_channel, stage_outputs, team_namespaces_on
+from components.fleet import (
+    AksFleet,
+    FleetArgs,
+    cluster_upgrade_channel,
+    stage_outputs,
+    team_namespaces_on,
+    versions_managed_externally,
+)
+from components.maintenance import MaintenanceArgs, MaintenanceWindows
 from components.observability import (
     Observability,
     cluster_monitor_profile,
@@ -42,6 +50,7 @@ def build_platform(cfg: PlatformConfig) -> Platform:
     # Secrets first: a missing webhook URL is a configuration error before anything registers.
     webhook_urls = read_webhook_secrets(cfg.monitoring, f"Pulumi.{pulumi.get_stack()}.yaml")
     serving, _ = analyse(cfg)  # validated with the config: every model here has a chosen fit
+    maintenance: dict[str, MaintenanceWindows] = {}
     for key, spec in cfg.clusters.items():
         cluster = AksCluster(
             key,
@@ -51,6 +60,7 @@ def build_platform(cfg: PlatformConfig) -> Platform:
                 spec=spec,
                 tags=tags,
                 upgrade_channel=cluster_upgrade_channel(cfg.fleet, key, spec),
+                versions_managed_externally=versions_managed_externally(cfg.fleet, key, spec),
                 kubelogin=cfg.kubelogin,
                 protect=cfg.protect,
                 name_prefix=cfg.name_prefix,
@@ -59,6 +69,17 @@ def build_platform(cfg: PlatformConfig) -> Platform:
         )
         handle = cluster.handle
         platform.clusters[key] = handle
+        if spec.maintenance.windows():
+            # After the cluster and all its pool operations: AKS runs one operation per cluster at a time.
+            maintenance[key] = MaintenanceWindows(
+                f"{key}-maintenance",
+                MaintenanceArgs(
+                    handle.resource_group_name,
+                    handle.name,
+                    spec.maintenance,
+                    after=[handle.cluster, *handle.gpu_pool_resources],
+                ),
+            )
         platform.outputs[f"{key}ClusterName"] = handle.name
         platform.outputs[f"{key}ResourceGroup"] = handle.resource_group_name
         platform.outputs[f"{key}OidcIssuerUrl"] = cluster.oidc_issuer_url
@@ -87,6 +108,7 @@ def build_platform(cfg: PlatformConfig) -> Platform:
                 teams=cfg.teams,
                 name_prefix=cfg.name_prefix,
                 protect=cfg.protect,
+                cluster_operations={k: list(m.configurations.values()) for k, m in maintenance.items()},
             ),
         )
         platform.outputs["fleetName"] = fleet.names.fleet
