@@ -21,6 +21,10 @@ Per cluster (``features.dra: true``) this builds:
   ``allowIngressFrom`` and the managed Prometheus collector. Egress stays open: model servers download
   weights from Hugging Face (and other hubs) at start, through addresses no policy can pin.
 
+Removing a team from config never opens its namespace: the Namespace, its ResourceQuota and its NetworkPolicy
+are ``retainOnDelete`` together (Pulumi forgets them; the namespace stays locked down with its pods until an
+operator deletes it). The claim templates and shared claims are deleted: they grant GPUs, they guard nothing.
+
 AMD's DRA driver (ROCm ``k8s-gpu-dra-driver``) publishes no Helm repository that can be pinned here: it
 is installed from its release chart (README, "GPU allocation"); the blueprint's AMD classes select its
 devices. GPU + NIC profiles need a NIC DRA driver publishing ``dra.net`` devices (DraNet) on RDMA pools.
@@ -855,6 +859,11 @@ class GpuDra(pulumi.ComponentResource):
             if handle.key not in team_clusters(spec, {handle.key: handle.spec}):
                 continue
             namespace: pulumi.Resource
+            # The guards (quota, default-deny policy) are retained like the namespace: removing a team from
+            # config must leave its namespace locked down as it was (GPU quota, ingress isolation), never open
+            # with its pods still running. Retained objects go when the namespace is deleted (by hand, or by
+            # Fleet with deletePolicy Delete). README "GPU allocation (DRA)", "Removing a team".
+            guard = pulumi.ResourceOptions(retain_on_delete=True)
             if team in args.fleet_namespaces:
                 # Fleet creates the namespace, asynchronously after the FleetManagedNamespace: objects created
                 # before it exists are retried by the Kubernetes provider until it does.
@@ -866,7 +875,7 @@ class GpuDra(pulumi.ComponentResource):
                 namespace = k8s.core.v1.Namespace(
                     f"{name}-ns-{team}",
                     metadata=ns_obj["metadata"],
-                    opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(retain_on_delete=True)),
+                    opts=pulumi.ResourceOptions.merge(child, guard),
                 )
             self.namespaces[team] = namespace
             if spec.network_isolation:
@@ -877,7 +886,9 @@ class GpuDra(pulumi.ComponentResource):
                     f"{name}-{team}-networkpolicy",
                     metadata=policy["metadata"],
                     spec=policy["spec"],
-                    opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[namespace]),
+                    opts=pulumi.ResourceOptions.merge(
+                        pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[namespace]), guard
+                    ),
                 )
             in_ns = pulumi.ResourceOptions(
                 parent=self,
@@ -891,7 +902,12 @@ class GpuDra(pulumi.ComponentResource):
                 meta, kind = obj["metadata"], obj["kind"]
                 resource_name = f"{name}-{team}-{kind.lower()}-{meta['name']}"
                 if kind == "ResourceQuota":
-                    quota = k8s.core.v1.ResourceQuota(resource_name, metadata=meta, spec=obj["spec"], opts=in_ns)
+                    quota = k8s.core.v1.ResourceQuota(
+                        resource_name,
+                        metadata=meta,
+                        spec=obj["spec"],
+                        opts=pulumi.ResourceOptions.merge(in_ns, guard),
+                    )
                     in_ns = pulumi.ResourceOptions.merge(in_ns, pulumi.ResourceOptions(depends_on=[quota]))
                 elif kind == "ResourceClaimTemplate":
                     self.claim_templates[team].append(meta["name"])

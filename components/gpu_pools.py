@@ -38,6 +38,8 @@ GpuAllocation = Literal["dra", "devicePlugin"]
 
 POOL_NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")
 GROUP_KEY_MAX = 12 - len("green")
+GROUP_ID = rf"^[a-z][a-z0-9]{{0,{GROUP_KEY_MAX - 1}}}$"
+"""A pool group's id (its key, or ``renamedFrom``): '<id>blue' and '<id>green' fit AKS's 12 characters."""
 SNAPSHOT_ID = resource_id_pattern("Microsoft.ContainerService", "snapshots")
 CAPACITY_RESERVATION_ID = resource_id_pattern("Microsoft.Compute", "capacityReservationGroups")
 K8S_MINOR = r"^1\.\d{2}$"
@@ -169,6 +171,11 @@ class GpuPoolGroupSpec(Spec):
     zones: list[Literal["1", "2", "3"]] = Field(default_factory=list)
     upgrade: UpgradeSpec = Field(default_factory=UpgradeSpec)
     max_pods: Annotated[int, Field(ge=10, le=250)] = 30
+    renamed_from: Annotated[str, Field(pattern=GROUP_ID)] | None = None
+    """The id the group's pools were created under, after the group key was renamed: the pools keep that
+    id in their AgentPool names (AKS cannot rename a pool; a new name is a new pool) and in their
+    ``ai-platform/gpu-pool`` label, so a rename changes nothing in Azure or Kubernetes. Keep it while the
+    group exists; after several renames it is still the first id (the one in the pools' names)."""
 
     @model_validator(mode="after")
     def _check(self) -> GpuPoolGroupSpec:
@@ -205,9 +212,45 @@ class GpuPoolGroupSpec(Spec):
     def vendor(self) -> str:
         return self.slots[self.active].sku.gpu.vendor
 
+    def pool_id(self, key: str) -> str:
+        """The id in the group's AgentPool names and node labels: ``renamedFrom`` if set, else its key."""
+        return self.renamed_from or key
+
 
 def pool_name(group: str, colour: Colour) -> str:
+    """The AgentPool name of one colour of the group whose pool id (:meth:`GpuPoolGroupSpec.pool_id`) is
+    ``group``; the pool's logical name in Pulumi is built from it too, so both survive a key rename."""
     return f"{group}{colour}"
+
+
+def pool_id_issues(groups: dict[str, GpuPoolGroupSpec]) -> list[Issue]:
+    """Renames that cannot work, paths from the cluster: two groups with one pool id (their AgentPool names
+    would collide), and ``renamedFrom`` equal to the group's own key."""
+    issues: list[Issue] = []
+    owners: dict[str, str] = {}
+    for key, spec in groups.items():
+        if spec.renamed_from is None:
+            owners.setdefault(key, key)
+    for key, spec in groups.items():
+        if spec.renamed_from is None:
+            continue
+        path = ("gpuPools", key, "renamedFrom")
+        if spec.renamed_from == key:
+            issues.append(Issue(path, "is the group's own key", key, "the group's previous key", "remove renamedFrom"))
+            continue
+        other = owners.setdefault(spec.renamed_from, key)
+        if other != key:
+            issues.append(
+                Issue(
+                    path,
+                    f"is also the pool id of group {other}: both would own the AgentPools "
+                    f"{pool_name(spec.renamed_from, 'blue')}/{pool_name(spec.renamed_from, 'green')}",
+                    spec.renamed_from,
+                    "an id no other group of the cluster has (as key or renamedFrom)",
+                    "set renamedFrom only on the group that was renamed, to the key it had before",
+                )
+            )
+    return issues
 
 
 @dataclass(frozen=True)
@@ -226,12 +269,18 @@ class GpuSlot:
         return self.spec.sku
 
     @property
+    def pool_id(self) -> str:
+        """The group's id in Azure and Kubernetes (AgentPool name prefix, ``ai-platform/gpu-pool`` label):
+        ``renamedFrom`` for a renamed group, else ``group`` (the config key)."""
+        return self.pool_name.removesuffix(self.colour)
+
+    @property
     def gpu_taint(self) -> Taint:
         return GPU_TAINTS[self.sku.gpu.vendor]
 
     def node_labels(self) -> dict[str, str]:
         return {
-            LABEL_GROUP: self.group,
+            LABEL_GROUP: self.pool_id,
             LABEL_COLOUR: self.colour,
             LABEL_ROLE: "active" if self.active else "standby",
             LABEL_VENDOR: self.sku.gpu.vendor,
@@ -250,7 +299,14 @@ class GpuSlot:
 def gpu_slots(group: str, spec: GpuPoolGroupSpec) -> list[GpuSlot]:
     """The group's slots in a stable order (blue before green)."""
     return [
-        GpuSlot(group, colour, pool_name(group, colour), spec.slots[colour], colour == spec.active, spec.allocation)
+        GpuSlot(
+            group,
+            colour,
+            pool_name(spec.pool_id(group), colour),
+            spec.slots[colour],
+            colour == spec.active,
+            spec.allocation,
+        )
         for colour in COLOURS
         if colour in spec.slots
     ]

@@ -609,7 +609,7 @@ def gpu_alert_rules(alerts: AlertsSpec, cluster_name: str, slots: Sequence[GpuSl
         if not slot.active or slot.spec.min_count < 1:
             continue
         selector = (
-            f'cluster="{cluster_name}", label_ai_platform_gpu_pool="{slot.group}", '
+            f'cluster="{cluster_name}", label_ai_platform_gpu_pool="{slot.pool_id}", '
             f'label_ai_platform_color="{slot.colour}"'
         )
         rules.append(
@@ -617,14 +617,14 @@ def gpu_alert_rules(alerts: AlertsSpec, cluster_name: str, slots: Sequence[GpuSl
                 alert="GpuPoolNoReadyNodes",
                 severity=1,
                 for_="PT10M",
-                labels={"gpu_pool": slot.group, "color": slot.colour},
+                labels={"gpu_pool": slot.pool_id, "color": slot.colour},
                 expression=(
                     f'(sum(kube_node_status_condition{{cluster="{cluster_name}", condition="Ready", '
                     f'status="true"}} * on (cluster, node) group_left() max by (cluster, node) '
                     f"(kube_node_labels{{{selector}}})) or vector(0)) < 1"
                 ),
                 annotations={
-                    "summary": f"GPU pool {slot.group} ({slot.pool_name}) on {cluster_name} has no Ready node"
+                    "summary": f"GPU pool {slot.pool_id} ({slot.pool_name}) on {cluster_name} has no Ready node"
                 },
             )
         )

@@ -21,6 +21,7 @@ from components._common import PROJECT, ConfigError, ConfigIssues, Issue, Spec, 
 from components.cluster import ClusterSpec, KubeloginMode
 from components.dra import DraSpec, TeamSpec, dra_issues
 from components.fleet import FleetSpec, fleet_issues
+from components.gpu_pools import pool_id_issues
 from components.observability import MonitoringSpec, monitoring_issues
 from components.pricing import PricingSpec
 from components.serving.fit import analyse as serving_analysis
@@ -77,6 +78,11 @@ class PlatformConfig(Spec):
                         "rename the cluster id, e.g. weu1",
                     )
                 )
+        for key, cluster in self.clusters.items():
+            issues.extend(
+                Issue(("clusters", key, *issue.path), issue.problem, issue.got, issue.allowed, issue.fix)
+                for issue in pool_id_issues(cluster.gpu_pools)
+            )
         reserved = {"environment", "owner", "cost-center"}
         for tag in self.tags:
             if tag.lower() in reserved:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
+import yaml
 
 from components._common import SPOT_TAINT
 from components.dra import (
@@ -19,7 +21,9 @@ from components.dra import (
     team_objects,
 )
 from components.gpu_pools import gpu_slots
+from stacks.plan import run_plan
 from stacks.summary import render_summary
+from tests.conftest import ROOT
 from tests.helpers import changed, config_errors, load
 from tests.k8s_schema import k8s_objects, validate_strict
 
@@ -359,14 +363,61 @@ def test_summary_capacity_numbers(plans: dict[str, Any]) -> None:
     assert "a100green    2 x A100-80GB: a100-3g = 4 x 3g.40gb MIG slice per node, 8 at maxCount 2" in staging
 
 
-def test_team_namespaces_are_retained_when_dropped_from_pulumi(plan_documents: dict[str, Any]) -> None:
+GUARDS = ("kubernetes:core/v1:ResourceQuota", "kubernetes:networking.k8s.io/v1:NetworkPolicy")
+"""What keeps a team namespace closed: its GPU quota and its default-deny ingress policy."""
+
+
+def _team_of(resource: dict[str, Any]) -> str | None:
+    metadata = resource["inputs"].get("metadata") or {}
+    return (metadata.get("labels") or {}).get("ai-platform/team")
+
+
+def test_team_guards_are_retained_exactly_with_their_namespace(plan_documents: dict[str, Any]) -> None:
+    """Removing a team from config must leave its namespace locked down, never open with its pods in it."""
     for stack, document in plan_documents.items():
-        namespaces = [
-            r for r in document["resources"] if r["type"] == "kubernetes:core/v1:Namespace" and "-ns-" in r["name"]
-        ]
+        k8s = [r for r in document["resources"] if r["type"].startswith("kubernetes:")]
+        # (cluster provider, namespace name) -> the team Namespace: teams have a namespace on several clusters.
+        namespaces = {
+            (r["provider"], r["inputs"]["metadata"]["name"]): r
+            for r in k8s
+            if r["type"] == "kubernetes:core/v1:Namespace" and _team_of(r)
+        }
         assert namespaces, stack
-        for namespace in namespaces:
-            assert namespace["inputs"]["metadata"]["labels"]["ai-platform/team"], namespace["urn"]
+        guards = [r for r in k8s if r["type"] in GUARDS and _team_of(r)]
+        for namespace in namespaces.values():
             assert namespace["retainOnDelete"] is True, namespace["urn"]
-        others = [r for r in document["resources"] if r["type"].startswith("kubernetes:") and r not in namespaces]
-        assert not any(r["retainOnDelete"] for r in others), stack
+            quotas = [
+                g
+                for g in guards
+                if g["type"] == GUARDS[0]
+                and (g["provider"], g["inputs"]["metadata"]["namespace"])
+                == (namespace["provider"], _team_of(namespace))
+            ]
+            assert len(quotas) == 1, namespace["urn"]
+        for guard in guards:
+            namespace = namespaces[(guard["provider"], guard["inputs"]["metadata"]["namespace"])]
+            assert guard["retainOnDelete"] is namespace["retainOnDelete"], guard["urn"]
+            assert namespace["urn"] in guard["dependencies"], guard["urn"]
+        # Claim templates and shared claims grant GPUs: deleting them closes nothing, so they are not retained.
+        others = [r for r in k8s if r not in guards and r not in namespaces.values()]
+        assert [r["urn"] for r in others if r["retainOnDelete"]] == [], stack
+
+
+def test_team_guards_are_retained_in_fleet_placed_namespaces(tmp_path: Path) -> None:
+    """Fleet keeps a removed team's namespace on the members (``deletePolicy: Keep``): its guards stay too."""
+    document = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
+    fleet = document["config"]["ai-platform:fleet"]
+    fleet["hub"] = True
+    fleet["managedNamespaces"] = {"enabled": True, "deletePolicy": "Keep"}
+    path = tmp_path / "Pulumi.fleetns.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    plan = run_plan("fleetns", path).to_json()
+    team_namespaces = [r for r in plan["resources"] if r["type"] == "kubernetes:core/v1:Namespace" and _team_of(r)]
+    assert team_namespaces == []  # Fleet owns the team namespaces here
+    guards = [r for r in plan["resources"] if r["type"] in GUARDS and _team_of(r)]
+    assert {(_team_of(r), r["type"]) for r in guards} >= {
+        ("inference", GUARDS[0]),
+        ("inference", GUARDS[1]),
+        ("research", GUARDS[0]),
+    }
+    assert all(r["retainOnDelete"] for r in guards), [r["urn"] for r in guards if not r["retainOnDelete"]]

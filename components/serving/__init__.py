@@ -49,7 +49,7 @@ def stack_cost(cfg: PlatformConfig, resources: Iterable[Mapping[str, Any]]) -> d
     needed: dict[tuple[str, str], int] = {}
     for placement in serving.placements:
         group = cfg.clusters[placement.cluster].gpu_pools[placement.pool_group]
-        key = (f"{placement.cluster}-aks", pool_name(placement.pool_group, group.active))
+        key = (f"{placement.cluster}-aks", pool_name(group.pool_id(placement.pool_group), group.active))
         needed[key] = needed.get(key, 0) + placement.nodes
     for item in cost["items"]:
         nodes = item.get("minCount", 0)

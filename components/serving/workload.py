@@ -158,7 +158,8 @@ def deployment(fit: Fit, namespace: str) -> dict[str, Any]:
     if spec.hf_token_secret:
         env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": spec.hf_token_secret, "key": "token"}}})
     probe_path = {"httpGet": {"path": "/health", "port": "http"}}
-    node_selector = {LABEL_GROUP: chosen.slot.group, LABEL_COLOUR: chosen.slot.colour}
+    # pool_id: the label the pool carries (renamedFrom of a renamed group), not necessarily the config key.
+    node_selector = {LABEL_GROUP: chosen.slot.pool_id, LABEL_COLOUR: chosen.slot.colour}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
