@@ -26,6 +26,7 @@ from components.observability import MonitoringSpec, monitoring_issues
 from components.pricing import PricingSpec
 from components.serving.fit import analyse as serving_analysis
 from components.serving.spec import ModelDeploymentSpec
+from components.serving.workload import load_issues
 from policies.spec import PolicySpec
 
 Environment = Literal["dev", "staging", "prod"]
@@ -100,7 +101,10 @@ class PlatformConfig(Spec):
         issues.extend(dra_issues(self.dra, self.teams, self.clusters))
         issues.extend(monitoring_issues(self.environment, self.monitoring, self.clusters))
         if self.models:
-            issues.extend(serving_analysis(self)[1])
+            serving, serving_issues = serving_analysis(self)
+            issues.extend(serving_issues)
+            # What the chosen placement cannot download or load (node disk, load-time quantization).
+            issues.extend(load_issues([f for f in serving.fits.values() if f.chosen is not None]))
         raise_issues(issues)
         return self
 

@@ -26,6 +26,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 from components._common import PROJECT, ConfigError
 from components.serving import stack_cost
+from components.serving.workload import token_config_keys
 from policies.offline import evaluate_plan
 from stacks.config import PlatformConfig, load_config
 from stacks.platform import Platform, build_platform
@@ -261,7 +262,11 @@ def run_program(stack_file: StackFile) -> tuple[PlatformConfig, Platform, list[R
     cfg = load_config(stack_file.config_map, stack_file.source)
     monitor = _RecordingMonitor(_PlanMocks())
     pulumi_settings.ROOT.set(None)
-    pulumi.runtime.set_all_config(stack_file.config_map, stack_file.secret_keys)
+    # The offline plan never holds real secrets: a Hugging Face token the models need and the stack file does not
+    # carry stands in as [secret] (`pulumi preview` refuses it with the fix: components/serving/workload.py).
+    assumed = [k for k in token_config_keys(cfg.models) if k not in stack_file.config_map]
+    config_map = {**stack_file.config_map, **dict.fromkeys(assumed, SECRET)}
+    pulumi.runtime.set_all_config(config_map, [*stack_file.secret_keys, *assumed])
     pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack_file.stack, preview=True, monitor=monitor)
     holder: dict[str, Platform] = {}
 

@@ -30,6 +30,7 @@ from components.observability import (
     stack_outputs,
 )
 from components.serving import ModelServing, ModelServingArgs, analyse
+from components.serving.workload import read_hf_tokens
 from stacks.config import PlatformConfig
 
 
@@ -49,6 +50,7 @@ def build_platform(cfg: PlatformConfig) -> Platform:
     tags = cfg.base_tags()
     # Secrets first: a missing webhook URL is a configuration error before anything registers.
     webhook_urls = read_webhook_secrets(cfg.monitoring, f"Pulumi.{pulumi.get_stack()}.yaml")
+    hf_tokens = read_hf_tokens(cfg.models, f"Pulumi.{pulumi.get_stack()}.yaml")
     serving, _ = analyse(cfg)  # validated with the config: every model here has a chosen fit
     maintenance: dict[str, MaintenanceWindows] = {}
     for key, spec in cfg.clusters.items():
@@ -145,6 +147,12 @@ def build_platform(cfg: PlatformConfig) -> Platform:
                         *dra.releases.values(),
                         *dra.network_policies.values(),
                     ],
+                    # Each model waits for the AgentPool it is placed on (not the whole pool chain).
+                    pools={
+                        slot.pool_name: pool
+                        for slot, pool in zip(handle.gpu_slots, handle.gpu_pool_resources, strict=True)
+                    },
+                    hf_tokens=hf_tokens,
                 ),
             )
             platform.outputs[f"{key}ModelEndpoints"] = models.services

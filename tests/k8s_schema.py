@@ -32,6 +32,10 @@ def k8s_objects(plan_document: dict[str, Any], kind: str | None = None) -> list[
         obj = resource["inputs"]
         if kind is None and str(obj.get("apiVersion", "")).startswith(CUSTOM_RESOURCE_GROUPS):
             continue
+        if obj.get("kind") == "Secret":
+            # A Secret's data/stringData holding a secret Output reaches the engine as one secret value: the plan
+            # shows "[secret]" for the whole map, whose contents are unknowable offline.
+            obj = {k: v for k, v in obj.items() if not (k in ("data", "stringData") and v == "[secret]")}
         if kind is None or obj.get("kind") == kind:
             objects.append(obj)
     return objects

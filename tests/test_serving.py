@@ -142,7 +142,7 @@ def test_a_model_that_fits_nowhere_shows_needed_vs_available() -> None:
     ("model", "key", "needle"),
     [
         ({"model": "llama-9"}, "models.m.model", "is not in the model catalog"),
-        ({"model": "qwen2.5-7b-instruct", "precision": "int4"}, "models.m.source", "pre-quantized"),
+        ({"model": "mistral-7b-instruct-v0.3", "precision": "int4"}, "models.m.source", "pre-quantized"),
         ({"model": "qwen2.5-7b-instruct", "image": "vllm/vllm-openai:latest"}, "models.m.image", "pinned"),
         ({"model": "qwen2.5-7b-instruct", "contextLength": 65536}, "models.m.contextLength", "maximum context"),
         ({"model": "qwen2.5-7b-instruct", "pool": "h100"}, "models.m.pool", "not a GPU pool group"),
@@ -237,7 +237,7 @@ def test_deployment_is_secure_and_scheduled_on_the_active_colour(plan_documents:
     assert pod["resourceClaims"] == [{"name": "gpu", "resourceClaimTemplateName": "chat-70b-gpu"}]
     assert container["image"] == "vllm/vllm-openai:v0.12.0"
     args = container["args"]
-    assert args[args.index("--quantization") + 1] == "fp8"
+    assert args[args.index("--model") + 1] == "RedHatAI/Llama-3.3-70B-Instruct-FP8-dynamic"  # pre-quantized
     assert args[args.index("--tensor-parallel-size") + 1] == "1"
     rct = next(
         o
@@ -268,11 +268,11 @@ def test_bf16_falls_back_to_half_on_t4() -> None:
 
 
 def test_fp8_keeps_bf16_activations_on_hopper(plan_documents: dict[str, Any]) -> None:
-    # prod's chat-70b: Llama 3.3 70B (a bf16 checkpoint) quantized to fp8 on H100 NVL: the layers vLLM keeps
+    # prod's chat-70b: Llama 3.3 70B as a pre-quantized fp8 checkpoint on H100 NVL: the layers it keeps
     # unquantized run in bf16, not fp16 (which can overflow for bf16-trained weights).
     dep = next(o for o in k8s_objects(plan_documents["prod"], "Deployment") if o["metadata"]["name"] == "chat-70b")
     args = dep["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert args[args.index("--quantization") + 1] == "fp8"
+    assert "--quantization" not in args
     assert args[args.index("--dtype") + 1] == "bfloat16"
 
 
@@ -319,7 +319,6 @@ def _staging_mistral(**changes: Any) -> dict[str, Any]:
         "model": "mistral-7b-instruct-v0.3",
         "contextLength": 8192,
         "concurrency": 8,
-        "hfTokenSecret": "hf-token",
         **changes,
     }
 

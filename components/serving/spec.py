@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -24,6 +24,10 @@ WEIGHT_BYTES: dict[str, float] = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 
 KV_BYTES: dict[str, float] = {"auto": 2.0, "fp8": 1.0}
 """Bytes per KV-cache element: ``auto`` keeps the activation dtype (16-bit), ``fp8`` halves it."""
 MODEL_NAME = r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$"
+SECRET_KEY = r"^[A-Za-z][A-Za-z0-9]{0,63}$"
+DEFAULT_HF_TOKEN_KEY = "huggingFaceToken"
+"""The key in the ``ai-platform-secrets`` config namespace that holds the Hugging Face token by default."""
+SIXTEEN_BIT = ("bf16", "fp16")
 PINNED_IMAGE = re.compile(r"^[^\s:@]+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$")
 
 
@@ -61,6 +65,7 @@ class ModelArch:
 
     key: str
     source: str | None
+    """The checkpoint in ``default_precision`` (the publisher's own)."""
     parameters_billions: float
     layers: int
     attention_heads: int
@@ -69,6 +74,19 @@ class ModelArch:
     max_context: int
     default_precision: str
     gated: bool = False
+    sources: dict[str, str] = field(default_factory=dict)
+    """Checkpoint per stored precision: the publisher's and pre-quantized copies (``sources`` in the catalog)."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """What a model server downloads and how it gets to its serving precision."""
+
+    repo: str
+    stored_precision: str
+    """The precision the checkpoint is stored in: its download size is parameters x these bytes."""
+    online_quantization: bool
+    """True when vLLM must quantize a 16-bit checkpoint at load time (``--quantization fp8``)."""
 
 
 @functools.cache
@@ -78,13 +96,15 @@ def catalog() -> dict[str, ModelArch]:
     models: dict[str, ModelArch] = {}
     for key, raw in document["models"].items():
         entry = dict(raw)
-        source, gated = entry.pop("source"), bool(entry.pop("gated", False))
+        sources, gated = dict(entry.pop("sources")), bool(entry.pop("gated", False))
         params = ModelParams.model_validate(entry)
-        models[key] = _arch(key, source, params, gated)
+        models[key] = _arch(key, sources.get(params.default_precision), params, gated, sources)
     return models
 
 
-def _arch(key: str, source: str | None, params: ModelParams, gated: bool = False) -> ModelArch:
+def _arch(
+    key: str, source: str | None, params: ModelParams, gated: bool = False, sources: dict[str, str] | None = None
+) -> ModelArch:
     return ModelArch(
         key,
         source,
@@ -96,6 +116,7 @@ def _arch(key: str, source: str | None, params: ModelParams, gated: bool = False
         params.max_context,
         params.default_precision,
         gated,
+        dict(sources or ({params.default_precision: source} if source else {})),
     )
 
 
@@ -109,10 +130,13 @@ class ModelDeploymentSpec(Spec):
     """A catalog key (components/data/models.yaml); or leave it out and give ``params``."""
     params: ModelParams | None = None
     source: str | None = None
-    """Hugging Face repository (or path) vLLM loads; defaults to the catalog's. Required for int8/int4
-    (a pre-quantized checkpoint) and for models given by ``params``."""
+    """Hugging Face repository (or path) vLLM loads; defaults to the catalog's checkpoint for the precision.
+    Required for a precision the catalog has no checkpoint for (int8/int4) and for models given by ``params``."""
+    source_precision: Precision | None = None
+    """The precision ``source`` is stored in (sizes the download); defaults to ``precision``. ``bf16`` with
+    ``precision: fp8`` quantizes that 16-bit checkpoint at load time (it must fit the GPU in 16 bits)."""
     precision: Precision | None = None
-    """Weight precision; defaults to the model's. ``fp8`` quantizes a 16-bit checkpoint at load time."""
+    """Weight precision; defaults to the model's. Served from a pre-quantized checkpoint (catalog ``sources``)."""
     kv_cache_dtype: Literal["auto", "fp8"] = "auto"
     replicas: Annotated[int, Field(ge=1, le=64)] = 1
     context_length: Annotated[int, Field(ge=256)] = 8192
@@ -125,8 +149,10 @@ class ModelDeploymentSpec(Spec):
     """Pin a GPU pool group of the cluster; default: the cheapest that fits."""
     profile: str | None = None
     """Pin a sharing profile (``sharing_offers``); default: the cheapest that fits."""
-    hf_token_secret: str | None = None
-    """Name of a Secret in the team namespace with key ``token`` (gated Hugging Face models)."""
+    hf_token: Annotated[str | None, Field(pattern=SECRET_KEY)] = None
+    """Key in the ``ai-platform-secrets`` namespace holding a Hugging Face token (``pulumi config set --secret
+    ai-platform-secrets:<key> <token>``). Gated catalog models use ``huggingFaceToken`` unless set; set it for
+    a private ``source``. The program copies it into a Secret in the team namespace."""
 
     @model_validator(mode="after")
     def _check(self) -> ModelDeploymentSpec:
@@ -161,7 +187,12 @@ class ModelDeploymentSpec(Spec):
                     "add source",
                 )
             )
-        if self.precision in ("int8", "int4") and not self.source:
+        arch = self.arch
+        if (
+            self.precision in ("int8", "int4")
+            and not self.source
+            and self.precision not in (arch.sources if arch else {})
+        ):
             issues.append(
                 Issue(
                     ("source",),
@@ -169,7 +200,18 @@ class ModelDeploymentSpec(Spec):
                     "compressed-tensors); vLLM cannot quantize to it at load time",
                     None,
                     "a quantized repository id",
-                    "set source to the quantized checkpoint",
+                    "set source to the quantized checkpoint"
+                    + (f" (the catalog has {', '.join(sorted(arch.sources))})" if arch else ""),
+                )
+            )
+        if self.source_precision is not None and not self.source:
+            issues.append(
+                Issue(
+                    ("sourcePrecision",),
+                    "describes source, which is not set",
+                    self.source_precision,
+                    "only together with source",
+                    "add source or remove sourcePrecision",
                 )
             )
         if (
@@ -186,7 +228,6 @@ class ModelDeploymentSpec(Spec):
                     f"e.g. {VLLM_IMAGE}",
                 )
             )
-        arch = self.arch
         if arch is not None and self.context_length > arch.max_context:
             issues.append(
                 Issue(
@@ -212,6 +253,34 @@ class ModelDeploymentSpec(Spec):
         return self.precision or (arch.default_precision if arch else "bf16")
 
     @property
-    def effective_source(self) -> str:
+    def checkpoint(self) -> Checkpoint:
+        """The checkpoint downloaded: ``source`` as given, else the catalog's for the precision, else (fp8 only)
+        the 16-bit checkpoint quantized at load time."""
+        precision = self.effective_precision
+        if self.source:
+            stored = self.source_precision or precision
+            return Checkpoint(self.source, stored, stored in SIXTEEN_BIT and precision not in SIXTEEN_BIT)
         arch = self.arch
-        return self.source or (arch.source if arch and arch.source else "")
+        sources = arch.sources if arch else {}
+        if precision in sources:
+            return Checkpoint(sources[precision], precision, False)
+        sixteen = next((p for p in (arch.default_precision if arch else "bf16", *SIXTEEN_BIT) if p in sources), None)
+        if sixteen is None:
+            return Checkpoint("", precision, False)
+        # fp16 served from a bf16 checkpoint (or back) is a cast; fp8 from 16 bits is load-time quantization.
+        return Checkpoint(sources[sixteen], sixteen, precision not in SIXTEEN_BIT)
+
+    @property
+    def effective_source(self) -> str:
+        return self.checkpoint.repo
+
+    @property
+    def gated(self) -> bool:
+        """A gated catalog model (its pre-quantized copies carry the same licence)."""
+        arch = self.arch
+        return bool(self.params is None and arch is not None and arch.gated)
+
+    @property
+    def token_key(self) -> str | None:
+        """The ``ai-platform-secrets`` key this deployment's Hugging Face token comes from, if it needs one."""
+        return self.hf_token or (DEFAULT_HF_TOKEN_KEY if self.gated else None)

@@ -3,12 +3,22 @@
 Per ``models.<name>``, in the team's namespace: a ``ResourceClaimTemplate`` claiming TP devices of the
 chosen sharing profile's DeviceClass, a vLLM ``Deployment`` whose pods reference it (``spec.resourceClaims``
 and container ``resources.claims``) and are pinned to the active colour of the chosen pool, a ``Service`` on
-port 8000 and a ``PodDisruptionBudget``. On clusters with L7 Cilium policies (ACNS security, ``policies:
-L7``) and a team with ``networkIsolation``, a ``cilium.io/v2`` ``CiliumNetworkPolicy`` admits only the
-OpenAI-compatible API calls (method and path) on port 8000 from the team's namespace and its
-``allowIngressFrom`` namespaces, and ``GET /metrics`` from the managed Prometheus collector. The object
-builders are pure functions (tested for strict schema validity); :class:`ModelServing` only registers what
-they return.
+port 8000 and a ``PodDisruptionBudget``; for a gated (or private) checkpoint, a ``Secret`` with the Hugging Face
+token copied from Pulumi secret config (``ai-platform-secrets:<key>``).
+
+What a first deploy waits for (:mod:`components.serving.timing` holds every figure): the Deployment depends on
+the AgentPool its pods are placed on, so Pulumi creates it only once that pool exists; its ``custom_timeouts``
+cover a node from zero, the vLLM image pull and the checkpoint download and load, because pulumi-kubernetes
+otherwise fails the Deployment (and the Service, awaited until it has ready endpoints) after 10 minutes.
+The checkpoint is downloaded into an ``emptyDir`` sized from the checkpoint itself (parameters x its stored
+dtype), on the node's OS disk (AKS ``kubeletDiskType: OS``): :func:`load_issues` refuses a checkpoint that disk
+cannot hold, and a 16-bit checkpoint quantized at load time that would not fit the GPU before quantization.
+
+On clusters with L7 Cilium policies (ACNS security, ``policies: L7``) and a team with ``networkIsolation``, a
+``cilium.io/v2`` ``CiliumNetworkPolicy`` admits only the OpenAI-compatible API calls (method and path) on port 8000
+from the team's namespace and its ``allowIngressFrom`` namespaces, and ``GET /metrics`` from the managed Prometheus
+collector. The object builders are pure functions (tested for strict schema validity); :class:`ModelServing` only
+registers what they return.
 """
 
 from __future__ import annotations
@@ -20,10 +30,12 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components._common import TYPE_PREFIX
+from components._common import PROJECT, TYPE_PREFIX, ConfigError, Issue
 from components.dra import METRICS_COLLECTOR, MODEL_LABEL, RESOURCE_API_VERSION
 from components.gpu_pools import LABEL_COLOUR, LABEL_GROUP
-from components.serving.fit import AMPERE, COMPUTE_CAPABILITY, SURGE, Fit
+from components.serving import timing
+from components.serving.fit import AMPERE, COMPUTE_CAPABILITY, GIB, RUNTIME_GIB, SURGE, Fit
+from components.serving.spec import WEIGHT_BYTES, ModelDeploymentSpec
 
 PORT = 8000
 RUN_AS = 1000
@@ -38,6 +50,8 @@ API_RULES: list[dict[str, str]] = [
 ]
 """What callers may ask a model server (Cilium matches ``method`` and ``path`` as whole-string regexes)."""
 METRICS_RULES: list[dict[str, str]] = [{"method": "GET", "path": "/metrics"}]
+SECRETS_NAMESPACE = f"{PROJECT}-secrets"
+"""Config namespace of secret values (the same one monitoring's webhook URLs use)."""
 
 
 def labels(name: str) -> dict[str, str]:
@@ -50,12 +64,118 @@ def labels(name: str) -> dict[str, str]:
     }
 
 
+def _secret_labels() -> dict[str, str]:
+    return {"app.kubernetes.io/component": "model-server", "app.kubernetes.io/managed-by": "pulumi"}
+
+
 def _selector(name: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": "vllm", "app.kubernetes.io/instance": name}
 
 
 def _metadata(name: str, namespace: str) -> dict[str, Any]:
     return {"name": name, "namespace": namespace, "labels": labels(name)}
+
+
+def download_gib(spec: ModelDeploymentSpec) -> float:
+    """GiB the server downloads: the checkpoint's parameters x its stored bytes per parameter."""
+    arch = spec.arch
+    assert arch is not None
+    return timing.checkpoint_gib(arch.parameters_billions, spec.checkpoint.stored_precision)
+
+
+def weight_volume_gib(spec: ModelDeploymentSpec) -> int:
+    """``sizeLimit`` of the weight ``emptyDir`` (the checkpoint plus margin)."""
+    return timing.weight_volume_gib(download_gib(spec))
+
+
+def await_timeouts(fit: Fit) -> dict[str, str]:
+    """The Deployment's (and its Service's) ``custom_timeouts``: every replica Ready after a first deploy,
+    and a rolling update that brings up ``SURGE`` new pods at a time."""
+    return timing.await_timeouts(download_gib(fit.spec), fit.spec.image, fit.spec.replicas, SURGE)
+
+
+def token_secret_name(key: str) -> str:
+    """The team-namespace Secret holding the token of ``ai-platform-secrets:<key>`` (key ``token``)."""
+    return f"hf-token-{key.lower()}"
+
+
+def load_issues(fits: list[Fit]) -> list[Issue]:
+    """What the chosen placement cannot load: a checkpoint larger than the node's disk leaves for pods, or a
+    16-bit checkpoint quantized at load time whose 16-bit weights do not fit the GPU (vLLM holds them first)."""
+    issues: list[Issue] = []
+    for fit in fits:
+        chosen, spec = fit.chosen, fit.spec
+        arch = spec.arch
+        if chosen is None or arch is None:
+            continue
+        checkpoint = spec.checkpoint
+        if checkpoint.online_quantization:
+            sixteen = arch.parameters_billions * 1e9 * WEIGHT_BYTES[checkpoint.stored_precision] / chosen.tp / GIB
+            need = sixteen * 1.02 + RUNTIME_GIB
+            if need > chosen.device_memory_gib:
+                issues.append(
+                    Issue(
+                        ("models", fit.name, "precision"),
+                        f"{spec.effective_precision} has no pre-quantized checkpoint for this model, and quantizing "
+                        f"{checkpoint.repo} at load time first holds its {checkpoint.stored_precision} weights: "
+                        f"{need:.1f} GiB per GPU at TP {chosen.tp} > {chosen.device_memory_gib:g} GiB "
+                        f"({chosen.pool_group}/{chosen.profile})",
+                        spec.effective_precision,
+                        "a precision with a catalog checkpoint (" + ", ".join(sorted(arch.sources)) + ")",
+                        "set source (and sourcePrecision) to a pre-quantized checkpoint, or pick a larger profile",
+                    )
+                )
+        slot = chosen.slot
+        volume = weight_volume_gib(spec) + timing.TMP_GIB
+        free = timing.node_disk_for_pods_gib(slot.spec.os_disk_size_gb, spec.image)
+        if volume > free:
+            needed_gb = math.ceil(
+                (volume + timing.OS_RESERVED_GIB.value + sum(timing.image_gib(spec.image)))
+                / (1 - timing.NODEFS_EVICTION.value)
+                * GIB
+                / 1e9
+            )
+            issues.append(
+                Issue(
+                    ("clusters", spec.cluster, "gpuPools", slot.group, "slots", slot.colour, "osDiskSizeGb"),
+                    f"leaves {max(free, 0):.0f} GiB for pods' emptyDir volumes (kubelet uses the OS disk on AKS) but "
+                    f"models.{fit.name} downloads {checkpoint.repo} ({download_gib(spec):.0f} GiB as "
+                    f"{checkpoint.stored_precision}) into a {volume} GiB volume",
+                    slot.spec.os_disk_size_gb,
+                    f">= {needed_gb} (<= 2048)",
+                    f"raise osDiskSizeGb to {needed_gb}, or serve a pre-quantized (smaller) checkpoint",
+                )
+            )
+    return issues
+
+
+def token_config_keys(models: dict[str, ModelDeploymentSpec]) -> list[str]:
+    """The full secret config keys (``ai-platform-secrets:<key>``) the model deployments read."""
+    return sorted({f"{SECRETS_NAMESPACE}:{s.token_key}" for s in models.values() if s.token_key})
+
+
+def read_hf_tokens(models: dict[str, ModelDeploymentSpec], source: str) -> dict[str, pulumi.Output[str]]:
+    """The Hugging Face tokens the deployments need, as secret Outputs; a gated model without its token is a
+    configuration error before anything registers."""
+    config = pulumi.Config(SECRETS_NAMESPACE)
+    tokens: dict[str, pulumi.Output[str]] = {}
+    missing: list[str] = []
+    for name, spec in sorted(models.items()):
+        key = spec.token_key
+        if key is None or key in tokens:
+            continue
+        value = config.get_secret(key)
+        if value is None:
+            why = f"gated Hugging Face checkpoint {spec.effective_source}" if spec.gated else "hfToken"
+            missing.append(
+                f"{source}: {SECRETS_NAMESPACE}:{key}: is required by {PROJECT}:models.{name} ({why}) (got nothing). "
+                f"Fix: pulumi config set --secret {SECRETS_NAMESPACE}:{key} <Hugging Face read token>"
+            )
+        else:
+            tokens[key] = value
+    if missing:
+        raise ConfigError(sorted(set(missing)))
+    return tokens
 
 
 def vllm_args(fit: Fit) -> list[str]:
@@ -91,7 +211,10 @@ def vllm_args(fit: Fit) -> list[str]:
         # fp16 on older GPUs (T4) and when fp16 was asked for.
         bf16_ok = COMPUTE_CAPABILITY.get(chosen.sku.gpu.name, 0.0) >= AMPERE
         args += ["--dtype", "bfloat16" if precision in ("bf16", "fp8") and bf16_ok else "half"]
-    if precision == "fp8":
+    if spec.checkpoint.online_quantization:
+        # Only when no pre-quantized checkpoint exists: vLLM loads the 16-bit weights, then quantizes
+        # (load_issues checked that the 16-bit weights fit the GPU). A pre-quantized checkpoint's config.json
+        # carries its quantization_config, which vLLM reads by itself.
         args += ["--quantization", "fp8"]
     if spec.kv_cache_dtype == "fp8":
         args += ["--kv-cache-dtype", "fp8"]
@@ -147,7 +270,8 @@ def deployment(fit: Fit, namespace: str) -> dict[str, Any]:
     assert chosen is not None
     assert chosen.estimate is not None
     host = _host_resources(fit)
-    weights_gib = math.ceil(chosen.estimate.weights_gib * chosen.tp * 1.1) + 2
+    # Sized from the checkpoint actually downloaded (its stored dtype), not the serving precision.
+    weights_gib = weight_volume_gib(spec)
     env: list[dict[str, Any]] = [
         {"name": "HOME", "value": "/tmp/home"},
         {"name": "HF_HOME", "value": "/models/hf"},
@@ -155,8 +279,13 @@ def deployment(fit: Fit, namespace: str) -> dict[str, Any]:
         {"name": "VLLM_NO_USAGE_STATS", "value": "1"},
         {"name": "DO_NOT_TRACK", "value": "1"},
     ]
-    if spec.hf_token_secret:
-        env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": spec.hf_token_secret, "key": "token"}}})
+    if spec.token_key:
+        env.append(
+            {
+                "name": "HF_TOKEN",
+                "valueFrom": {"secretKeyRef": {"name": token_secret_name(spec.token_key), "key": "token"}},
+            }
+        )
     probe_path = {"httpGet": {"path": "/health", "port": "http"}}
     # pool_id: the label the pool carries (renamedFrom of a renamed group), not necessarily the config key.
     node_selector = {LABEL_GROUP: chosen.slot.pool_id, LABEL_COLOUR: chosen.slot.colour}
@@ -197,7 +326,8 @@ def deployment(fit: Fit, namespace: str) -> dict[str, Any]:
                             "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
                             "env": env,
                             "resources": {
-                                "requests": host,
+                                # The scheduler places the pod only where the node's disk holds its volumes.
+                                "requests": {**host, "ephemeral-storage": f"{weights_gib + timing.TMP_GIB}Gi"},
                                 "limits": {"memory": host["memory"]},
                                 "claims": [{"name": CLAIM}],
                             },
@@ -221,7 +351,7 @@ def deployment(fit: Fit, namespace: str) -> dict[str, Any]:
                     ],
                     "volumes": [
                         {"name": "models", "emptyDir": {"sizeLimit": f"{weights_gib}Gi"}},
-                        {"name": "tmp", "emptyDir": {"sizeLimit": "20Gi"}},
+                        {"name": "tmp", "emptyDir": {"sizeLimit": f"{timing.TMP_GIB}Gi"}},
                         # Tensor-parallel workers exchange data through shared memory.
                         {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{2 + 4 * chosen.tp}Gi"}},
                     ],
@@ -296,7 +426,11 @@ class ModelServingArgs:
     http_policy_sources: dict[str, list[str]] = field(default_factory=dict)
     """Team -> namespaces allowed to call its models (``GpuDra.model_ingress``); teams absent get no L7 policy."""
     depends_on: list[pulumi.Resource] = field(default_factory=list)
-    """E.g. the DRA driver and its DeviceClasses, the GPU pools."""
+    """E.g. the DRA driver and its DeviceClasses."""
+    pools: dict[str, pulumi.Resource] = field(default_factory=dict)
+    """AgentPool per pool name: each Deployment waits for the pool its pods are placed on."""
+    hf_tokens: dict[str, pulumi.Output[str]] = field(default_factory=dict)
+    """``ai-platform-secrets`` key -> token (secret Output), from :func:`read_hf_tokens`."""
 
 
 class ModelServing(pulumi.ComponentResource):
@@ -307,10 +441,25 @@ class ModelServing(pulumi.ComponentResource):
     def __init__(self, name: str, args: ModelServingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TYPE_PREFIX}:ModelServing", name, None, opts)
         self.services = {}
+        token_secrets: dict[tuple[str, str], pulumi.Resource] = {}
         for fit in args.fits:
             namespace = fit.spec.team
             deps = [*args.depends_on, *([args.namespaces[namespace]] if namespace in args.namespaces else [])]
             child = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=deps)
+            assert fit.chosen is not None
+            pool = args.pools.get(fit.chosen.slot.pool_name)
+            key = fit.spec.token_key
+            if key is not None and (namespace, key) not in token_secrets:
+                token_secrets[namespace, key] = k8s.core.v1.Secret(
+                    f"{name}-{namespace}-{token_secret_name(key)}",
+                    metadata={"name": token_secret_name(key), "namespace": namespace, "labels": _secret_labels()},
+                    type="Opaque",
+                    string_data={"token": args.hf_tokens[key]},  # a secret Output (Config.get_secret)
+                    opts=child,
+                )
+            # Awaited until every replica is Ready (and the Service until it has ready endpoints): longer than
+            # pulumi-kubernetes' 10-minute default (components/serving/timing.py).
+            awaited = pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(**await_timeouts(fit)))
             objects = {obj["kind"]: obj for obj in manifests(fit, namespace)}
             dep, svc, pdb = objects["Deployment"], objects["Service"], objects["PodDisruptionBudget"]
             before_pods: list[pulumi.Resource] = []
@@ -334,11 +483,23 @@ class ModelServing(pulumi.ComponentResource):
                         opts=child,
                     )
                 )
+            if key is not None:
+                before_pods.append(token_secrets[namespace, key])
+            # The pool its pods are placed on: pools of a cluster are created one after another, so without this
+            # the Deployment would start its await long before any node it can use exists.
+            if pool is not None:
+                before_pods.append(pool)
             dep_opts = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=before_pods))
+            dep_opts = pulumi.ResourceOptions.merge(dep_opts, awaited)
             k8s.apps.v1.Deployment(
                 f"{name}-{fit.name}-deployment", metadata=dep["metadata"], spec=dep["spec"], opts=dep_opts
             )
-            k8s.core.v1.Service(f"{name}-{fit.name}-service", metadata=svc["metadata"], spec=svc["spec"], opts=child)
+            k8s.core.v1.Service(
+                f"{name}-{fit.name}-service",
+                metadata=svc["metadata"],
+                spec=svc["spec"],
+                opts=pulumi.ResourceOptions.merge(child, awaited),
+            )
             k8s.policy.v1.PodDisruptionBudget(
                 f"{name}-{fit.name}-pdb", metadata=pdb["metadata"], spec=pdb["spec"], opts=child
             )
