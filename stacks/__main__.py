@@ -4,7 +4,8 @@ plan STACK [--config-file FILE] [--json FILE]: run the program under mocks and s
 fit STACK: the model-serving fit table. check PLAN.json: the policy pack on a plan file.
 policy-config STACK: the ``--policy-pack-config`` JSON for ``pulumi preview --policy-pack policies``.
 
-Exit codes: 0 clean, 1 a mandatory policy fails, 2 configuration error or not a plan (message on stderr).
+Exit codes: 0 clean, 1 a mandatory policy fails (plan: or the first-deploy rehearsal finds an error), 2
+configuration error or not a plan (message on stderr).
 """
 
 from __future__ import annotations
@@ -55,8 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.json_file:
             Path(args.json_file).write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
         print(render_summary(result))
-        mandatory = [v for v in result.policy_violations if v.get("enforcement") == "mandatory"]
-        return 1 if mandatory else 0
+        return result.exit_code()
     if args.command == "fit":
         try:
             stack_file = read_stack_file(args.stack, args.config_file)

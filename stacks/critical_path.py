@@ -15,8 +15,10 @@ is the longest single resource's own create time: no schedule can finish sooner,
 dependencies. ``ratio`` = critical path / lower bound says how much the wiring adds. The first-deploy
 rehearsal (:mod:`stacks.rehearsal`) adds the run-time waits, the awaits' timeouts and the checks.
 
-:data:`TIME_TABLE` and :data:`RATES` are the one place every duration the plan uses comes from; each figure
-carries its source (a measurement or document, or "estimate" with the reasoning).
+:data:`TIME_TABLE` (create times per resource type) and :data:`RATES` (a GPU workload's run-time steps, from
+``components/serving/timing.py``, the figures the model Deployments' timeouts are computed from) are where
+every duration the plan uses comes from; each figure carries its source (a document, or "estimate" with the
+reasoning).
 """
 
 from __future__ import annotations
@@ -27,17 +29,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-
-@dataclass(frozen=True)
-class Figure:
-    """A duration (or rate) with where it comes from."""
-
-    value: float
-    source: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"value": self.value, "source": self.source}
-
+from components.serving import timing
+from components.serving.timing import Figure
 
 TIME_TABLE: dict[str, Figure] = {
     # Minutes per resource type (exact type tokens) until the create returns; typical public-cloud create
@@ -75,25 +68,10 @@ PREFIX_TABLE: tuple[tuple[str, Figure], ...] = (
 )
 DEFAULT_FIGURE = Figure(0.1, "estimate: anything else, seconds")
 
-RATES: dict[str, Figure] = {
-    # Run-time steps of a GPU workload after the program has created it.
-    "nodeFromZeroMinutes": Figure(
-        6.0, "estimate: cluster-autoscaler scale-up of a pool at 0 nodes (VM create + GPU driver), like a pool"
-    ),
-    "draPluginMinutes": Figure(1.0, "estimate: the DRA kubelet plugin pod starting on a new GPU node"),
-    "imagePullMiBps": Figure(100.0, "estimate: registry CDN pull, one node"),
-    "imageUnpackMiBps": Figure(200.0, "estimate: containerd layer extraction to a managed OS disk"),
-    "weightDownloadMiBps": Figure(200.0, "estimate: Hugging Face Hub download to one node"),
-    "weightLoadMiBps": Figure(500.0, "estimate: safetensors read from the node's disk into GPU memory"),
-    "defaultImageGiB": Figure(1.0, "estimate: an image the table does not know"),
-}
-IMAGE_GIB: dict[str, tuple[Figure, Figure]] = {
-    # repository -> (compressed, unpacked) GiB
-    "vllm/vllm-openai": (
-        Figure(12.6, "vllm-project/vllm#27154: `docker pull vllm/vllm-openai` about 12.6 GB"),
-        Figure(28.6, "vllm-project/vllm#22377: vllm-openai image 28.6 GB unpacked"),
-    ),
-}
+# Run-time steps of a GPU workload (node, image, weights): the serving component's own table, so the
+# timeouts it sets and the rehearsal that checks them use the same figures (components/serving/timing.py).
+RATES: dict[str, Figure] = timing.RATES
+IMAGE_GIB: dict[str, tuple[Figure, Figure]] = timing.IMAGE_GIB
 
 DEFAULT_AWAIT_MINUTES: dict[str, Figure] = {
     # pulumi-kubernetes awaits these kinds until ready, 10 minutes by default (the SDK's class docstrings,
@@ -141,6 +119,7 @@ def time_table_json() -> dict[str, Any]:
         "prefixMinutes": {k: f.to_json() for k, f in PREFIX_TABLE},
         "rates": {k: f.to_json() for k, f in RATES.items()},
         "images": {k: {"compressedGiB": c.to_json(), "unpackedGiB": u.to_json()} for k, (c, u) in IMAGE_GIB.items()},
+        "checkpointBytesPerParameter": {k: f.to_json() for k, f in timing.CHECKPOINT_BYTES.items()},
         "defaultAwaitMinutes": {k: f.to_json() for k, f in DEFAULT_AWAIT_MINUTES.items()},
     }
 

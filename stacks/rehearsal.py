@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from components._common import BUILTIN_ROLES
-from components.serving.spec import WEIGHT_BYTES, catalog
+from components.serving import timing
+from components.serving.spec import catalog
 from stacks.critical_path import (
     DEFAULT_AWAIT_MINUTES,
-    IMAGE_GIB,
     RATES,
     CriticalPath,
     Schedule,
@@ -241,14 +241,14 @@ def _class_selector(index: _Index, cluster: str, name: str) -> list[str] | dict[
 
 
 def _weights_gib(container: Mapping[str, Any], pod: Mapping[str, Any]) -> float:
-    """Bytes downloaded and loaded: the catalog checkpoint named by ``--model``, else the model volume's size."""
+    """GiB downloaded and loaded: the catalog checkpoint named by ``--model`` in its stored precision
+    (components/serving/timing.py ``checkpoint_gib``), else the model volume's ``sizeLimit`` (an upper bound)."""
     args = [str(a) for a in container.get("args") or []]
     source = args[args.index("--model") + 1] if "--model" in args[:-1] else None
     for arch in catalog().values():
-        if source and arch.source == source:
-            # The checkpoint is stored in its own dtype (defaultPrecision = config.json torch_dtype), whatever
-            # the serving precision (platform facts: download size = parameters x checkpoint dtype bytes).
-            return arch.parameters_billions * 1e9 * WEIGHT_BYTES[arch.default_precision] / GIB
+        for precision, repo in arch.sources.items():
+            if source and repo == source:
+                return timing.checkpoint_gib(arch.parameters_billions, precision)
     mounts = {m.get("name"): m.get("mountPath") for m in container.get("volumeMounts") or []}
     for volume in pod.get("volumes") or []:
         if mounts.get(volume.get("name"), "").startswith("/models"):
@@ -256,13 +256,6 @@ def _weights_gib(container: Mapping[str, Any], pod: Mapping[str, Any]) -> float:
             if size.endswith("Gi"):
                 return float(size[:-2])
     return 0.0
-
-
-def _image_minutes(image: str) -> float:
-    repository = image.split("@", 1)[0].rsplit(":", 1)[0] if "/" in image else image.split(":", 1)[0]
-    known = IMAGE_GIB.get(repository)
-    compressed, unpacked = (known[0].value, known[1].value) if known else (RATES["defaultImageGiB"].value,) * 2
-    return (compressed * 1024 / RATES["imagePullMiBps"].value + unpacked * 1024 / RATES["imageUnpackMiBps"].value) / 60
 
 
 def _go_minutes(duration: str) -> float | None:
@@ -371,7 +364,7 @@ def rehearse(resources: Iterable[Mapping[str, Any]]) -> Rehearsal:
         main = containers[0] if containers else {}
         weights = _weights_gib(main, pod)
         phases = {
-            "imagePull": _image_minutes(str(main.get("image") or "")),
+            "imagePull": timing.image_minutes(str(main.get("image") or "")),
             "weightDownload": weights * 1024 / RATES["weightDownloadMiBps"].value / 60,
             "weightLoad": weights * 1024 / RATES["weightLoadMiBps"].value / 60,
         }

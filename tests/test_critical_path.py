@@ -468,3 +468,19 @@ def test_timeouts_follow_pulumi_kubernetes_precedence() -> None:
     assert await_timeout(obj("r", RELEASE, inputs={"skipAwait": True}))[0] is None
     assert await_timeout(obj("p", POOL, inputs={}, timeouts={"create": "60m"})) == (60, "customTimeouts.create")
     assert await_timeout(obj("p", POOL, inputs={}))[0] is None  # the provider's own default: not judged
+
+
+@pytest.mark.parametrize("stack", SHIPPED_STACKS)
+def test_shipped_stacks_rehearse_a_first_deploy_without_problems(
+    stack: str, plan_documents: dict[str, dict[str, Any]]
+) -> None:
+    rehearsal = plan_documents[stack]["rehearsal"]
+    assert [f["message"] for f in rehearsal["findings"]] == []
+    assert rehearsal["gpuWorkloads"]
+    assert all(w["readyMinute"] is not None for w in rehearsal["gpuWorkloads"])
+
+
+def test_prod_first_deploy_is_within_115_percent_of_the_physical_chain(plan_documents: dict[str, Any]) -> None:
+    cp = plan_documents["prod"]["criticalPath"]
+    assert cp["physicalChainMinutes"] > 0
+    assert cp["minutes"] <= 1.15 * cp["physicalChainMinutes"]

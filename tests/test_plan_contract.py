@@ -103,8 +103,7 @@ def test_cli_writes_json_and_prints_a_summary(tmp_path: Path, capsys: pytest.Cap
     code = main(["plan", "dev", "--json", str(target)])
     document = json.loads(target.read_text())
     out = capsys.readouterr().out
-    mandatory = [v for v in document["policyViolations"] if v["enforcement"] == "mandatory"]
-    assert code == (1 if mandatory else 0)
+    assert code == exit_code(document["policyViolations"], document["rehearsal"]["findings"])
     assert document["stack"] == "dev"
     assert "Offline plan: project ai-platform, stack dev" in out
     assert "weu1/a100blue" in out
