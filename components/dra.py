@@ -110,6 +110,13 @@ ProfileKind = Literal["whole", "mig", "timeShared", "gpuNic"]
 # --------------------------------------------------------------------------------------------------------
 
 
+# ResourceClaim and ResourceClaimTemplate specs are immutable (resource.k8s.io/v1 API reference): a changed
+# sharing profile cannot be an update, which the API server would refuse. Teams' pods name these objects, so the
+# name stays and the object is replaced delete-first: pods already running keep the claims they hold (a
+# ResourceClaim in use is deleted only once its pods release it), pods created in between wait for the new one.
+IMMUTABLE_SPEC = pulumi.ResourceOptions(replace_on_changes=["spec"], delete_before_replace=True)
+
+
 class OciChartSpec(Spec):
     chart: Annotated[str, Field(pattern=r"^oci://")] = (
         "oci://registry.k8s.io/dra-driver-nvidia/charts/dra-driver-nvidia-gpu"
@@ -911,9 +918,19 @@ class GpuDra(pulumi.ComponentResource):
                     in_ns = pulumi.ResourceOptions.merge(in_ns, pulumi.ResourceOptions(depends_on=[quota]))
                 elif kind == "ResourceClaimTemplate":
                     self.claim_templates[team].append(meta["name"])
-                    k8s.resource.v1.ResourceClaimTemplate(resource_name, metadata=meta, spec=obj["spec"], opts=in_ns)
+                    k8s.resource.v1.ResourceClaimTemplate(
+                        resource_name,
+                        metadata=meta,
+                        spec=obj["spec"],
+                        opts=pulumi.ResourceOptions.merge(in_ns, IMMUTABLE_SPEC),
+                    )
                 else:
-                    k8s.resource.v1.ResourceClaim(resource_name, metadata=meta, spec=obj["spec"], opts=in_ns)
+                    k8s.resource.v1.ResourceClaim(
+                        resource_name,
+                        metadata=meta,
+                        spec=obj["spec"],
+                        opts=pulumi.ResourceOptions.merge(in_ns, IMMUTABLE_SPEC),
+                    )
 
         self.register_outputs(
             {

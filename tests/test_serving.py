@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 
 from components._common import ConfigError
 from components.serving import analyse, catalog, estimate, manifests
+from components.serving.workload import claim_template_name
 from stacks.__main__ import main
 from stacks.config import load_config
 from stacks.plan import ROOT, read_stack_file
@@ -234,7 +236,9 @@ def test_deployment_is_secure_and_scheduled_on_the_active_colour(plan_documents:
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert container["readinessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
     assert container["resources"]["claims"] == [{"name": "gpu"}]
-    assert pod["resourceClaims"] == [{"name": "gpu", "resourceClaimTemplateName": "chat-70b-gpu"}]
+    ((claim,),) = [pod["resourceClaims"]]
+    assert claim["name"] == "gpu"
+    assert claim["resourceClaimTemplateName"].startswith("chat-70b-gpu-")
     assert container["image"] == "vllm/vllm-openai:v0.12.0"
     args = container["args"]
     assert args[args.index("--model") + 1] == "RedHatAI/Llama-3.3-70B-Instruct-FP8-dynamic"  # pre-quantized
@@ -242,11 +246,21 @@ def test_deployment_is_secure_and_scheduled_on_the_active_colour(plan_documents:
     rct = next(
         o
         for o in k8s_objects(plan_documents["prod"], "ResourceClaimTemplate")
-        if o["metadata"]["name"] == "chat-70b-gpu"
+        if o["metadata"]["name"] == claim["resourceClaimTemplateName"]
     )
     request = rct["spec"]["spec"]["devices"]["requests"][0]
     assert request["exactly"]["deviceClassName"] == "h100.gpu.ai-platform"
     assert request["exactly"]["count"] == 1
+
+
+def test_a_changed_device_request_is_a_new_claim_template() -> None:
+    """ResourceClaimTemplate specs are immutable: another device class or TP must get another name."""
+    plan, _ = analyse(_cfg("prod"))
+    fit = plan.fits["chat-70b"]
+    assert fit.chosen is not None
+    other = dataclasses.replace(fit, chosen=dataclasses.replace(fit.chosen, device_class="a100-3g.mig.ai-platform"))
+    assert claim_template_name(other) != claim_template_name(fit)
+    assert claim_template_name(fit) == claim_template_name(dataclasses.replace(fit))
 
 
 def test_bf16_falls_back_to_half_on_t4() -> None:

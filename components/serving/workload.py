@@ -23,6 +23,8 @@ registers what they return.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -221,36 +223,38 @@ def vllm_args(fit: Fit) -> list[str]:
     return args
 
 
+def _claim_template_spec(fit: Fit) -> dict[str, Any]:
+    chosen = fit.chosen
+    assert chosen is not None
+    request = {"deviceClassName": chosen.device_class, "allocationMode": "ExactCount", "count": chosen.tp}
+    return {"spec": {"devices": {"requests": [{"name": CLAIM, "exactly": request}]}}}
+
+
+def claim_template_name(fit: Fit) -> str:
+    """``<model>-gpu-<hash of the request>``.
+
+    A ResourceClaimTemplate's spec is immutable (resource.k8s.io/v1 API reference: "This field is immutable"),
+    so a new device class or TP (a blue-green switch to another profile) must be a new template. With the
+    request in the name, Pulumi creates the new template first, rolls the Deployment onto it (maxUnavailable 0)
+    and deletes the old one last; pods still running keep the claims they were given.
+    """
+    digest = hashlib.sha256(json.dumps(_claim_template_spec(fit), sort_keys=True).encode()).hexdigest()[:8]
+    return f"{fit.name}-gpu-{digest}"
+
+
 def _pod_claim(fit: Fit) -> dict[str, str]:
     """Own claim template (TP devices) or, time-shared, the team's shared claim the placement assigned."""
     if fit.shared_claim:
         return {"name": CLAIM, "resourceClaimName": fit.shared_claim}
-    return {"name": CLAIM, "resourceClaimTemplateName": f"{fit.name}-gpu"}
+    return {"name": CLAIM, "resourceClaimTemplateName": claim_template_name(fit)}
 
 
 def resource_claim_template(fit: Fit, namespace: str) -> dict[str, Any]:
-    chosen = fit.chosen
-    assert chosen is not None
     return {
         "apiVersion": RESOURCE_API_VERSION,
         "kind": "ResourceClaimTemplate",
-        "metadata": _metadata(f"{fit.name}-gpu", namespace),
-        "spec": {
-            "spec": {
-                "devices": {
-                    "requests": [
-                        {
-                            "name": CLAIM,
-                            "exactly": {
-                                "deviceClassName": chosen.device_class,
-                                "allocationMode": "ExactCount",
-                                "count": chosen.tp,
-                            },
-                        },
-                    ]
-                }
-            }
-        },
+        "metadata": _metadata(claim_template_name(fit), namespace),
+        "spec": _claim_template_spec(fit),
     }
 
 
