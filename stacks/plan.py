@@ -100,6 +100,9 @@ class Registration:
     """Pulumi forgets the resource instead of deleting it (team namespaces)."""
     custom_timeouts: dict[str, str] = field(default_factory=dict)
     """``custom_timeouts`` of the register request (Go durations such as ``"60m"``), only those set."""
+    replace_on_changes: list[str] = field(default_factory=list)
+    """Property paths whose change forces a replacement (immutable Kubernetes specs)."""
+    delete_before_replace: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -115,6 +118,8 @@ class Registration:
             "provider": self.provider,
             "retainOnDelete": self.retain_on_delete,
             "customTimeouts": self.custom_timeouts,
+            "replaceOnChanges": self.replace_on_changes,
+            "deleteBeforeReplace": self.delete_before_replace,
         }
 
 
@@ -162,6 +167,8 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                         for op in ("create", "update", "delete")
                         if (value := getattr(request.customTimeouts, op))
                     },
+                    replace_on_changes=list(request.replaceOnChanges),
+                    delete_before_replace=bool(request.deleteBeforeReplace),
                 )
             )
         return response

@@ -25,6 +25,8 @@ RESOURCE_KEYS = {
     "provider",
     "retainOnDelete",
     "customTimeouts",
+    "replaceOnChanges",
+    "deleteBeforeReplace",
 }
 FINDING_KINDS = {"awaitTimeout", "unschedulable", "beforeApiAccess"}
 
@@ -171,3 +173,16 @@ def test_rehearsal_errors_fail_the_plan(plan_documents) -> None:
     assert exit_code([], findings) == 1
     assert exit_code([{"enforcement": "advisory"}], []) == 0
     assert exit_code([{"enforcement": "mandatory"}], []) == 1
+
+
+def test_immutable_dra_specs_are_replaced_not_updated(plan_documents) -> None:
+    """ResourceClaim(Template) specs are immutable: a spec change must plan as a replacement."""
+    for stack, document in plan_documents.items():
+        claims = [
+            r
+            for r in document["resources"]
+            if r["type"].split(":")[-1] in {"ResourceClaimTemplate", "ResourceClaim"} and "-dra-" in r["name"]
+        ]
+        assert claims, stack
+        for r in claims:
+            assert (r["replaceOnChanges"], r["deleteBeforeReplace"]) == (["spec"], True), r["name"]
