@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -45,3 +46,19 @@ def changed(values: dict[str, Any], path: str | Sequence[str], value: Any) -> di
     else:
         node[last] = value
     return result
+
+
+@contextlib.contextmanager
+def recording_monitors(patch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
+    """Collect every recording monitor the offline plan creates while the block runs (what got registered)."""
+    from stacks import plan as plan_module  # noqa: PLC0415 - imported when used, like the plan itself
+
+    monitors: list[Any] = []
+
+    class Capturing(plan_module._RecordingMonitor):
+        def __init__(self, mocks: Any) -> None:
+            super().__init__(mocks)
+            monitors.append(self)
+
+    patch.setattr(plan_module, "_RecordingMonitor", Capturing)
+    yield monitors

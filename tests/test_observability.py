@@ -23,7 +23,7 @@ from components.observability import (
 from stacks import plan as plan_module
 from stacks.plan import StackFile, run_program
 from stacks.summary import render_summary
-from tests.helpers import changed, cli_map, load
+from tests.helpers import changed, cli_map, load, recording_monitors
 from tests.k8s_schema import validate_strict
 
 WORKSPACE = "azure-native:monitor:AzureMonitorWorkspace"
@@ -209,17 +209,12 @@ def test_dev_may_run_without_monitoring() -> None:
 
 
 def test_missing_webhook_secret_is_a_config_error_before_anything_registers() -> None:
-    monitors: list[Any] = []
-
-    class Capturing(plan_module._RecordingMonitor):
-        def __init__(self, mocks: Any) -> None:
-            super().__init__(mocks)
-            monitors.append(self)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(plan_module, "_RecordingMonitor", Capturing)
-        with pytest.raises(ConfigError) as exc:
-            _run(BASE)  # no secret for pagerUrl
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        recording_monitors(patch) as monitors,
+        pytest.raises(ConfigError) as exc,
+    ):
+        _run(BASE)  # no secret for pagerUrl
     text = "\n".join(exc.value.lines)
     assert "ai-platform-secrets:pagerUrl" in text
     assert "ai-platform:monitoring.alerts.webhooks.pager.urlSecret" in text

@@ -13,6 +13,7 @@ from components._common import ConfigError
 from components.serving import analyse, manifests, timing
 from stacks.config import load_config
 from stacks.plan import read_stack_file, run_program
+from tests.helpers import recording_monitors
 from tests.k8s_schema import k8s_objects
 
 POOL = "azure-native:containerservice:AgentPool"
@@ -152,15 +153,7 @@ def test_token_secret_is_created_from_secret_config(plan_documents: dict[str, di
 
 
 def test_gated_model_without_a_token_is_a_config_error_before_anything_registers() -> None:
-    monitors: list[Any] = []
-
-    class Capturing(plan_module._RecordingMonitor):
-        def __init__(self, mocks: Any) -> None:
-            super().__init__(mocks)
-            monitors.append(self)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(plan_module, "_RecordingMonitor", Capturing)
+    with pytest.MonkeyPatch.context() as patch, recording_monitors(patch) as monitors:
         patch.setattr(plan_module, "token_config_keys", lambda models: [])  # as `pulumi up` sees the stack file
         with pytest.raises(ConfigError) as caught:
             run_program(read_stack_file("prod"))
