@@ -48,13 +48,21 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "plan":
         try:
+            json_path = _json_target(args.json_file)
             result = run_plan(args.stack, args.config_file)
         except ConfigError as exc:
             print("\n".join(exc.lines), file=sys.stderr)
             return 2
         document = result.to_json()
-        if args.json_file:
-            Path(args.json_file).write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
+        if json_path is not None:
+            try:
+                json_path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
+            except OSError as exc:
+                print(
+                    f"{json_path.name}: cannot write the plan ({exc.strerror or exc}; --json {json_path})",
+                    file=sys.stderr,
+                )
+                return 2
         print(render_summary(result))
         return result.exit_code()
     if args.command == "fit":
@@ -67,6 +75,22 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(serving_summary_lines(cfg)))
         return 0
     return 2
+
+
+def _json_target(json_file: str | None) -> Path | None:
+    """``--json``'s file, refused before the program runs when it cannot be written."""
+    if not json_file:
+        return None
+    path = Path(json_file)
+    if path.is_dir():
+        raise ConfigError(
+            [f"{path.name or json_file}: --json names a directory ({path}). Fix: name a file, e.g. plan.json"]
+        )
+    parent = path.parent
+    if not parent.is_dir():
+        what = "is not a directory" if parent.exists() else "does not exist"
+        raise ConfigError([f"{path.name}: --json folder {what} ({parent}). Fix: create it or write elsewhere"])
+    return path
 
 
 if __name__ == "__main__":
