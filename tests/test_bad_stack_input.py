@@ -7,7 +7,6 @@ misspelled namespaces, unsafe stack names and an unwritable ``--json`` are all r
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -175,9 +174,7 @@ def test_bad_input_is_one_line_exit_2(
 ) -> None:
     if content is not None:
         (tmp_path / "Pulumi.bad.yaml").write_bytes(content)
-    started = time.perf_counter()
     code = main(argv(tmp_path))
-    elapsed = time.perf_counter() - started
     out, err = capsys.readouterr()
     assert code == 2
     assert out == ""
@@ -186,7 +183,6 @@ def test_bad_input_is_one_line_exit_2(
     assert "Traceback" not in err
     for text in expected:
         assert text in err, err
-    assert elapsed < 2.0, f"refusing took {elapsed:.2f} s"
     assert not list(tmp_path.glob("**/plan.json"))
 
 
