@@ -32,6 +32,7 @@ import datetime
 import gc
 import ipaddress
 import itertools
+import json as json_module
 import os
 import platform
 import statistics
@@ -384,13 +385,47 @@ def pulumi_version() -> str:
     return metadata.version("pulumi")
 
 
+def check_scale(sizes: list[int]) -> int:
+    """Wall time of ``python -m stacks check`` (in process: read, validate, evaluate) on the dev plan with its
+    AgentPools copied (distinct urns, names and pool groups) until it holds about N resources."""
+    from stacks.__main__ import main as stacks_main  # noqa: PLC0415 (only this mode plans offline)
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_bad_plan_input import scaled_plan  # noqa: PLC0415 (tests/ joins the path above)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        base_file = Path(tmp) / "dev.json"
+        with contextlib.redirect_stdout(open(os.devnull, "w")):
+            stacks_main(["plan", "dev", "--json", str(base_file)])
+        base = json_module.loads(base_file.read_text())
+        pools = sum(1 for r in base["resources"] if r["type"].endswith(":AgentPool"))
+        print("| resources | AgentPools | check s |\n|---:|---:|---:|")
+        for size in sizes:
+            copies = max(0, (size - len(base["resources"])) // max(pools, 1))
+            doc = scaled_plan(base, copies)
+            target = Path(tmp) / f"plan-{size}.json"
+            target.write_text(json_module.dumps(doc))
+            n_pools = sum(1 for r in doc["resources"] if r["type"].endswith(":AgentPool"))
+            start = time.perf_counter()
+            with contextlib.redirect_stdout(open(os.devnull, "w")):
+                stacks_main(["check", str(target)])
+            print(f"| {len(doc['resources'])} | {n_pools} | {time.perf_counter() - start:.2f} |")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=5, help="repetitions per case (median is reported)")
     parser.add_argument("--sizes", default="1,5,10,20", help="cluster counts of the generated stacks")
     parser.add_argument("--markdown", type=Path, help="also write the results table to this file")
     parser.add_argument("--critical-path-only", action="store_true", help="only the deploy critical path table")
+    parser.add_argument(
+        "--check-scale",
+        help="only `stacks check` time on dev plans with N resources (comma list; AgentPools copied)",
+    )
     args = parser.parse_args(argv)
+    if args.check_scale:
+        return check_scale([int(n) for n in args.check_scale.split(",")])
 
     rows: list[Row] = []
     shipped = sorted(p.name.split(".")[1] for p in ROOT.glob("Pulumi.*.yaml"))

@@ -18,12 +18,46 @@ from stacks.config import load_config
 from stacks.plan import read_stack_file
 
 
-def check(path: str) -> int:
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON (expected a finite number)")
+
+
+def read_plan(path: str) -> Any:
+    """The JSON document at ``path``; :class:`PlanFileError` with one line when it is not valid JSON."""
     file = Path(path)
     try:
-        document: Any = json.loads(file.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        print(f"{path}: not a readable JSON plan: {exc}", file=sys.stderr)
+        data = file.read_bytes()
+    except IsADirectoryError:
+        raise PlanFileError(f"{path}: (file): is a directory; expected a plan file from `stacks plan --json`") from None
+    except FileNotFoundError:
+        raise PlanFileError(f"{path}: (file): not found; expected a plan file from `stacks plan --json`") from None
+    except OSError as exc:
+        raise PlanFileError(f"{path}: (file): cannot be read ({exc.strerror or exc})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PlanFileError(f"{path}: (encoding): not UTF-8 (byte {exc.start}); expected a UTF-8 JSON plan") from None
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise PlanFileError(f"{path}: (syntax): not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+    except ValueError as exc:
+        raise PlanFileError(f"{path}: (syntax): {exc}") from None
+    except RecursionError:
+        raise PlanFileError(
+            f"{path}: (root): nested too deep to read; expected a plan from `stacks plan --json`"
+        ) from None
+
+
+class PlanFileError(Exception):
+    """The plan file cannot be read as JSON: one line, file first."""
+
+
+def check(path: str) -> int:
+    try:
+        document = read_plan(path)
+    except PlanFileError as exc:
+        print(str(exc).replace("\n", " "), file=sys.stderr)
         return 2
     problems = plan_problems(document)
     if problems:

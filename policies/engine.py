@@ -131,13 +131,30 @@ class StackView:
         self.resources = list(resources)
         self.by_urn = {r.urn: r for r in self.resources}
         self.cost = cost
+        # Indexed once, so rules that look up a resource's cluster stay linear in the plan size.
+        self._by_type: dict[str, list[Resource]] = {}
+        for r in self.resources:
+            self._by_type.setdefault(r.type, []).append(r)
+        self._clusters = list(self._by_type.get(CLUSTER, ()))
+        self._clusters_by_name: dict[Any, list[Resource]] = {}
+        self._clusters_under: dict[str, list[Resource]] = {}
+        for cluster in self._clusters:
+            name = cluster.inputs.get("resourceName")
+            if isinstance(name, str):
+                self._clusters_by_name.setdefault(name, []).append(cluster)
+            for ancestor in {*(self.ancestors(cluster)), *([cluster.parent] if cluster.parent else [])}:
+                self._clusters_under.setdefault(ancestor, []).append(cluster)
+        self._cluster_memo: dict[str, Resource | None] = {}
 
     def of_type(self, *types: str) -> list[Resource]:
-        return [r for r in self.resources if r.type in types]
+        if len(types) == 1:
+            return list(self._by_type.get(types[0], ()))
+        wanted = set(types)
+        return [r for r in self.resources if r.type in wanted]
 
     @property
     def clusters(self) -> list[Resource]:
-        return self.of_type(CLUSTER)
+        return list(self._clusters)
 
     def ancestors(self, resource: Resource) -> Iterator[str]:
         parent = resource.parent
@@ -150,16 +167,13 @@ class StackView:
 
     def cluster_of(self, resource: Resource) -> Resource | None:
         """The AKS cluster a resource belongs to: by dependency, by cluster name, or by shared component."""
-        clusters = self.clusters
         for dep in resource.dependencies:
             found = self.by_urn.get(dep)
             if found is not None and found.type == CLUSTER:
                 return found
         name = resource.inputs.get("resourceName")
-        if isinstance(name, str):
-            for cluster in clusters:
-                if cluster.inputs.get("resourceName") == name:
-                    return cluster
+        if isinstance(name, str) and name in self._clusters_by_name:
+            return self._clusters_by_name[name][0]
         if resource.provider and resource.provider in self.by_urn:
             provider = self.by_urn[resource.provider]
             found = self._cluster_under(provider)
@@ -168,11 +182,17 @@ class StackView:
         return self._cluster_under(resource)
 
     def _cluster_under(self, resource: Resource) -> Resource | None:
+        if resource.urn in self._cluster_memo and self.by_urn.get(resource.urn) is resource:
+            return self._cluster_memo[resource.urn]
+        found = None
         for ancestor in self.ancestors(resource):
-            under = [c for c in self.clusters if c.parent == ancestor or ancestor in set(self.ancestors(c))]
+            under = self._clusters_under.get(ancestor, ())
             if len(under) == 1:
-                return under[0]
-        return None
+                found = under[0]
+                break
+        if self.by_urn.get(resource.urn) is resource:
+            self._cluster_memo[resource.urn] = found
+        return found
 
     def depends_on(self, resource: Resource, target: Resource) -> bool:
         return target.urn in resource.dependencies
