@@ -173,25 +173,23 @@ def served_verdicts(
             message = d.message.removeprefix(descriptions[d.policyName] + "\n")
             verdicts.append((d.policyName, LEVELS[d.enforcementLevel], d.urn or urn, message))
 
+    def fields(raw: dict[str, Any]) -> dict[str, Any]:
+        """What the engine sends of one resource in both Analyze and AnalyzeStack."""
+        return {
+            "type": raw["type"],
+            "properties": _struct(raw["inputs"]),
+            "urn": raw["urn"],
+            "name": raw["name"],
+            "options": _options(raw),
+            "provider": _provider(raw, by_urn),
+        }
+
     for raw in resources:
-        request = analyzer_pb2.AnalyzeRequest(
-            type=raw["type"],
-            properties=_struct(raw["inputs"]),
-            urn=raw["urn"],
-            name=raw["name"],
-            options=_options(raw),
-            provider=_provider(raw, by_urn),
-        )
-        collect(stub.Analyze(request), raw["urn"])
+        collect(stub.Analyze(analyzer_pb2.AnalyzeRequest(**fields(raw))), raw["urn"])
     stack_request = analyzer_pb2.AnalyzeStackRequest(
         resources=[
             analyzer_pb2.AnalyzerResource(
-                type=raw["type"],
-                properties=_struct(raw["inputs"]),
-                urn=raw["urn"],
-                name=raw["name"],
-                options=_options(raw),
-                provider=_provider(raw, by_urn),
+                **fields(raw),
                 parent=raw.get("parent") or "",
                 dependencies=raw.get("dependencies") or [],
             )
