@@ -11,14 +11,13 @@ configuration error or not a plan (message on stderr).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from components._common import ConfigError
 from policies import cli as policies_cli
 from stacks.config import load_config
-from stacks.plan import read_stack_file, run_plan
+from stacks.plan import plan_json, read_stack_file, run_plan
 from stacks.summary import render_summary, serving_summary_lines
 
 
@@ -53,10 +52,14 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as exc:
             print("\n".join(exc.lines), file=sys.stderr)
             return 2
-        document = result.to_json()
+        try:
+            text = plan_json(result.to_json())
+        except ConfigError as exc:
+            print("\n".join(exc.lines), file=sys.stderr)
+            return 2
         if json_path is not None:
             try:
-                json_path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
+                json_path.write_text(text)
             except OSError as exc:
                 print(
                     f"{json_path.name}: cannot write the plan ({exc.strerror or exc}; --json {json_path})",
