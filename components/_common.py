@@ -287,7 +287,7 @@ def _value_issues(annotation: Any, value: Any, path: tuple[str | int, ...], key:
         return [
             Issue(
                 path,
-                "must be a number, not a boolean (pydantic would read true as 1)",
+                "must be a number, not a boolean (read loosely, true would become 1 and false 0)",
                 value,
                 "a number",
                 "write the number",

@@ -146,7 +146,7 @@ articles/aks/supported-kubernetes-versions.md, ms.date 2026-08-05)."""
 
 def closest_region(name: str) -> str | None:
     """The known region nearest in spelling to ``name`` (for the fix of an 'unknown region' message)."""
-    close = difflib.get_close_matches(name.lower().replace(" ", ""), sorted(AZURE_REGIONS), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(name.lower().replace(" ", ""), sorted(AZURE_REGIONS), n=1, cutoff=0.75)
     return close[0] if close else None
 
 
