@@ -21,8 +21,9 @@ from typing import Annotated, Any, Literal
 
 import pulumi
 import pulumi_azure_native as azure_native
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidatorFunctionWrapHandler, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic_core import InitErrorDetails
 
 from components.facts import BUILTIN_ROLES
 
@@ -54,7 +55,8 @@ class Spec(BaseModel):
     annotation (:meth:`_check_input`): pydantic's lax mode would turn ``maxCount: true`` into 1, a YAML
     ``~`` into a missing value and accept 0/1 for booleans; strings with control or bidirectional
     characters, over-long strings and plaintext credentials are refused here too. NaN and infinities are
-    refused in every number (``allow_inf_nan=False``).
+    refused in every number (``allow_inf_nan=False``). The other keys are still validated, so that every mistake
+    of a stack file is reported together.
     """
 
     model_config = ConfigDict(
@@ -66,12 +68,28 @@ class Spec(BaseModel):
         allow_inf_nan=False,
     )
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _check_input(cls, data: Any) -> Any:
-        if isinstance(data, Mapping):
-            raise_issues(input_issues(cls, data))
-        return data
+    def _check_input(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        issues = input_issues(cls, data) if isinstance(data, Mapping) else []
+        if not issues:
+            return handler(data)
+        # Validate the rest anyway, so that every mistake is reported together: the refused keys are left out
+        # (their 'missing' errors dropped) and pydantic's errors for the other keys join the raw-input issues.
+        refused = {issue.path[0] for issue in issues}
+        errors: list[InitErrorDetails] = [
+            {"type": "value_error", "loc": (), "input": data, "ctx": {"error": ConfigIssues(issues)}}
+        ]
+        try:
+            handler({k: v for k, v in data.items() if k not in refused})
+        except ValidationError as exc:
+            for e in exc.errors():
+                if e["loc"][:1] and e["loc"][0] not in refused:
+                    detail = InitErrorDetails(type=e["type"], loc=e["loc"], input=e["input"])
+                    if "ctx" in e:
+                        detail["ctx"] = e["ctx"]
+                    errors.append(detail)
+        raise ValidationError.from_exception_data(cls.__name__, errors)
 
 
 class ConfigIssues(ValueError):

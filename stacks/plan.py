@@ -26,7 +26,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.sync_await import _sync_await
 
-from components._common import PROJECT, ConfigError, input_issues, redacted, secret_problem
+from components._common import PROJECT, ConfigError, display_key, input_issues, redacted, secret_problem
 from components.serving import stack_cost
 from components.serving.workload import token_config_keys
 from policies.offline import evaluate_plan
@@ -126,11 +126,12 @@ def _check_plaintext(full_key: str, value: Any, name: str) -> None:
     """A plaintext value where an encrypted one belongs: anything in ``ai-platform-secrets``, and credentials in
     the providers' namespaces (``ai-platform`` values are checked by the models, with their key paths)."""
     namespace, _, short = full_key.partition(":")
-    fix = f"Fix: pulumi config set --secret {full_key} <value> (and remove the plaintext line)"
+    shown = display_key(full_key)
+    fix = f"Fix: pulumi config set --secret {shown} <value> (and remove the plaintext line)"
     if namespace == f"{PROJECT}-secrets":
         raise ConfigError(
             [
-                f"{name}: {full_key}: is in plaintext, but every {namespace} value is a secret (got "
+                f"{name}: {shown}: is in plaintext, but every {namespace} value is a secret (got "
                 f"{redacted(str(value))}; allowed: a `secure:` value). {fix}"
             ]
         )
@@ -144,7 +145,7 @@ def _check_plaintext(full_key: str, value: Any, name: str) -> None:
         problem = "is a kubeconfig with embedded credentials"
     if problem is not None:
         raise ConfigError(
-            [f"{name}: {full_key}: {problem} in plaintext (got {redacted(text)}; allowed: a `secure:` value). {fix}"]
+            [f"{name}: {shown}: {problem} in plaintext (got {redacted(text)}; allowed: a `secure:` value). {fix}"]
         )
 
 
@@ -209,7 +210,7 @@ class _Frame:
 
 def _dotted(path: tuple[str | int, ...]) -> str:
     """``config.ai-platform:clusters.weu1`` reads ``ai-platform:clusters.weu1`` as in config errors."""
-    parts = [str(p) for p in (path[1:] if path[:1] == ("config",) and len(path) > 1 else path)]
+    parts = [display_key(p) for p in (path[1:] if path[:1] == ("config",) and len(path) > 1 else path)]
     return ".".join(parts) or "(top level)"
 
 
@@ -316,10 +317,15 @@ def _check_namespace(key: str, name: str) -> None:
         return
     close = difflib.get_close_matches(namespace, KNOWN_NAMESPACES, n=1, cutoff=0.6)
     fix = (
-        f"Fix: did you mean {close[0]}:{key.split(':', 1)[1]}?" if close else "Fix: remove it or use a known namespace"
+        f"Fix: did you mean {close[0]}:{display_key(key.split(':', 1)[1])}?"
+        if close
+        else "Fix: remove it or use a known namespace"
     )
     raise ConfigError(
-        [f"{name}: {key}: unknown config namespace (got {namespace!r}; allowed: {', '.join(KNOWN_NAMESPACES)}). {fix}"]
+        [
+            f"{name}: {display_key(key)}: unknown config namespace (got {namespace!r}; allowed: "
+            f"{', '.join(KNOWN_NAMESPACES)}). {fix}"
+        ]
     )
 
 

@@ -160,6 +160,8 @@ CASES: list[tuple[str, str, list[Edit], str]] = [
     ("model-id-10k", "dev", [("models", {"m" * 10_000: {"team": "apps"}})], "ai-platform:models.mmmm"),
     ("receiver-id-10k", "dev", [("monitoring.alerts", {"emails": {"r" * 10_000: "a@b.io"}})], "alerts.emails.rrr"),
     ("source-long", "dev", [("models.assistant.source", "Q/" + "w" * MAX_TEXT_CHARS)], "models.assistant.source"),
+    ("namespace-escape", "dev", [("ai-platfrom:own\x1ber", "x")], "ai-platfrom:own\\x1ber"),
+    ("top-level-key-rlo", "dev", [("ai-platform:tag\u202es", {"a": "b"})], "ai-platform:tag\\u202es"),
     # --- Azure's tag rules ---------------------------------------------------------------------------------------
     ("tag-name-slash", "dev", [("tags", {"a/b": "x"})], "ai-platform:tags.a/b"),
     ("tag-name-lt", "dev", [("tags", {"a<b": "x"})], "ai-platform:tags.a<b"),
@@ -375,3 +377,29 @@ def test_shipped_plan_documents_are_strict_json(stack: str, plan_documents: dict
         raise AssertionError(f"{constant} in the plan of {stack}")
 
     json.loads(plan_json(plan_documents[stack]), parse_constant=refuse)
+
+
+def test_pulumi_up_refuses_the_same_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under `pulumi up` the program gets the CLI's form (objects as JSON, scalars as strings): the models' own
+    input checks still refuse a coerced boolean, a NaN and a plaintext webhook URL, as one clean RunError."""
+    import pulumi  # noqa: PLC0415
+
+    from stacks import program  # noqa: PLC0415
+
+    config_map = dict(read_stack_file("dev").config_map)
+    clusters = json.loads(config_map["ai-platform:clusters"])
+    clusters["weu1"]["systemPool"]["maxCount"] = True
+    config_map["ai-platform:clusters"] = json.dumps(clusters)
+    config_map["ai-platform:policy"] = '{"budgetMonthlyUsd": NaN}'
+    config_map["ai-platform:tags"] = json.dumps({"alerts": SLACK})
+    monkeypatch.setattr(program, "current_config_map", lambda: config_map)
+    monkeypatch.setattr(pulumi, "get_stack", lambda: "dev")
+    monkeypatch.setattr(program, "build_platform", lambda *_: pytest.fail("the composition ran"))
+    with pytest.raises(pulumi.RunError) as caught:
+        program.main()
+    message = str(caught.value)
+    assert "ai-platform:clusters.weu1.systemPool.maxCount: must be a number, not a boolean" in message
+    assert "ai-platform:policy.budgetMonthlyUsd: must be a finite number" in message
+    assert "ai-platform:tags.alerts: is a URL that carries a credential" in message
+    assert SLACK not in message
+    assert "Traceback" not in message
