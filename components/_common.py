@@ -151,6 +151,12 @@ _SECRET_URL = re.compile(
 path is the secret (Slack, Discord, Microsoft Teams)."""
 
 
+SECRET_REFERENCE_KEYS = frozenset({"hfToken", "urlSecret"})
+"""Fields whose value is the *name* of a key in ``ai-platform-secrets`` (``models.<m>.hfToken``, ``monitoring.alerts.
+webhooks.<r>.urlSecret``): exempt from the 'high-entropy value under a secret-like name' rule (a long key name
+such as ``platformOncallWebhookUrl1`` is not a credential), still checked for known token formats and URLs."""
+
+
 def _entropy(text: str) -> float:
     counts = {c: text.count(c) for c in set(text)}
     return -sum(n / len(text) * math.log2(n / len(text)) for n in counts.values())
@@ -164,6 +170,7 @@ def secret_problem(key: str | None, text: str) -> str | None:
         return "looks like a credential (a token, key or connection string)"
     if (
         key is not None
+        and key not in SECRET_REFERENCE_KEYS
         and _SECRET_NAME.search(key)
         and len(text) >= 16
         and " " not in text

@@ -255,6 +255,7 @@ CASES: list[tuple[str, str, list[Edit], str]] = [
     ("tag-url-password", "dev", [("tags", {"repo": "https://bot:S3cretPassw0rd@git.example.com/x"})], "tags.repo"),
     ("tag-api-key", "dev", [("tags", {"apiKey": KEYLIKE})], "ai-platform:tags.apiKey"),
     ("owner-github-token", "dev", [("owner", GH)], "ai-platform:owner"),
+    ("hf-token-pasted-as-reference", "dev", [("models.assistant.hfToken", HF)], "ai-platform:models.assistant.hfToken"),
     ("email-receiver-webhook", "dev", [("monitoring.alerts", {"emails": {"oncall": TEAMS}})], "alerts.emails.oncall"),
     (
         "model-source-signed-url",
@@ -345,8 +346,12 @@ LEGITIMATE: list[tuple[str, str, list[Edit]]] = [
     ("amd-system-size", "dev", [("clusters.weu1.systemPool.vmSize", "Standard_D4as_v5")]),
     ("longest-wait", "staging", [("fleet.updateStrategy.stages.all.afterStageWaitInSeconds", INT32_MAX)]),
     ("tag-with-spaces-and-colon", "dev", [("tags", {"project": "AI platform: phase 2", "team name": "ml-ops"})]),
-    ("secret-reference", "dev", [("models.assistant.hfToken", "assistantToken2")]),
-    ("webhook-reference", "dev", [("monitoring.alerts", {"webhooks": {"oncall": {"urlSecret": "oncallWebhookUrl"}}})]),
+    ("secret-reference", "dev", [("models.assistant.hfToken", "assistantHuggingFaceToken2")]),
+    (
+        "webhook-reference",
+        "dev",
+        [("monitoring.alerts", {"webhooks": {"oncall": {"urlSecret": "platformOncallWebhookUrl1"}}})],
+    ),
     ("plain-https-source", "dev", [("pricing.source", "https://prices.azure.com/api/retail/prices?currencyCode=USD")]),
     ("secure-secret", "dev", [("ai-platform-secrets:huggingFaceToken", {"secure": "v1:abcdef"})]),
     ("mixed-case-region-ok", "dev", [("clusters.weu1.location", "swedencentral")]),
