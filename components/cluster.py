@@ -283,6 +283,13 @@ class ClusterArgs:
     """Fleet auto-upgrade or the cluster's own ``rapid``/``stable`` channel moves the minor: Pulumi then ignores
     ``kubernetesVersion`` and every ``orchestratorVersion`` (components/fleet/ ``versions_managed_externally``)."""
     azure_monitor_profile: azure_native.containerservice.ManagedClusterAzureMonitorProfileArgs | None = None
+    addon_profiles: dict[str, azure_native.containerservice.ManagedClusterAddonProfileArgs] = field(
+        default_factory=dict
+    )
+    """Add-ons other components own (observability's ``omsagent``: Container insights), beside ``azurepolicy``."""
+    defender_workspace_id: pulumi.Input[str] | None = None
+    """The stack's Log Analytics workspace for Defender (``monitoring.logs.defender``), unless
+    ``security.defenderLogAnalyticsWorkspaceId`` names one."""
     kubelogin: KubeloginMode = "azurecli"
     protect: bool = False
     name_prefix: str = "aiplat"
@@ -317,6 +324,11 @@ class AksCluster(pulumi.ComponentResource):
         spec = args.spec
         cs = azure_native.containerservice
         base = (args.name_prefix, args.environment, args.key)
+        defender_workspace = spec.security.defender_log_analytics_workspace_id or args.defender_workspace_id
+        addons = {
+            **({"azurepolicy": cs.ManagedClusterAddonProfileArgs(enabled=True)} if spec.security.azure_policy else {}),
+            **args.addon_profiles,
+        }
         protect = pulumi.ResourceOptions(parent=self, protect=args.protect)
 
         rg = azure_native.resources.ResourceGroup(
@@ -378,10 +390,10 @@ class AksCluster(pulumi.ComponentResource):
                     enabled=spec.security.image_cleaner, interval_hours=48
                 ),
                 defender=cs.ManagedClusterSecurityProfileDefenderArgs(
-                    log_analytics_workspace_resource_id=spec.security.defender_log_analytics_workspace_id,
+                    log_analytics_workspace_resource_id=defender_workspace,
                     security_monitoring=cs.ManagedClusterSecurityProfileDefenderSecurityMonitoringArgs(enabled=True),
                 )
-                if spec.security.defender_log_analytics_workspace_id
+                if defender_workspace is not None
                 else None,
             ),
             api_server_access_profile=cs.ManagedClusterAPIServerAccessProfileArgs(
@@ -416,9 +428,7 @@ class AksCluster(pulumi.ComponentResource):
                     ),
                 ),
             ),
-            addon_profiles={"azurepolicy": cs.ManagedClusterAddonProfileArgs(enabled=True)}
-            if spec.security.azure_policy
-            else None,
+            addon_profiles=addons or None,
             azure_monitor_profile=args.azure_monitor_profile,
             agent_pool_profiles=[
                 cs.ManagedClusterAgentPoolProfileArgs(

@@ -25,11 +25,14 @@ from components.fleet import (
 )
 from components.maintenance import MaintenanceArgs, MaintenanceWindows
 from components.observability import (
+    LogWorkspace,
+    LogWorkspaceArgs,
     MonitoredCluster,
     Observability,
     ObservabilityArgs,
     cluster_monitor_profile,
     monitored,
+    omsagent_addon,
     read_webhook_secrets,
     stack_outputs,
 )
@@ -57,7 +60,19 @@ def build_platform(cfg: PlatformConfig) -> Platform:
     hf_tokens = read_hf_tokens(cfg.models, f"Pulumi.{pulumi.get_stack()}.yaml")
     serving, _ = analyse(cfg.serving)  # validated with the config: every model here has a chosen fit
     maintenance: dict[str, MaintenanceWindows] = {}
+    # Before the clusters: their omsagent add-on and Defender profile name the workspace.
+    logs = (
+        LogWorkspace(
+            "logs",
+            LogWorkspaceArgs(
+                cfg.monitoring.logs, cfg.environment, cfg.location, cfg.name_prefix, tags, protect=cfg.protect
+            ),
+        )
+        if cfg.monitoring.logs_enabled
+        else None
+    )
     for key, spec in cfg.clusters.items():
+        logged = logs is not None and monitored(cfg.monitoring, spec)
         cluster = AksCluster(
             key,
             ClusterArgs(
@@ -71,6 +86,12 @@ def build_platform(cfg: PlatformConfig) -> Platform:
                 protect=cfg.protect,
                 name_prefix=cfg.name_prefix,
                 azure_monitor_profile=cluster_monitor_profile(cfg.monitoring, spec),
+                addon_profiles={"omsagent": omsagent_addon(logs.workspace_id)}
+                if logs is not None and logged and cfg.monitoring.logs.container_logs
+                else {},
+                defender_workspace_id=logs.workspace_id
+                if logs is not None and logged and cfg.monitoring.logs.defender
+                else None,
             ),
         )
         handle = cluster.handle
@@ -161,7 +182,7 @@ def build_platform(cfg: PlatformConfig) -> Platform:
             )
             platform.outputs[f"{key}ModelEndpoints"] = models.services
     if cfg.monitoring.enabled:
-        monitoring = Observability("monitoring", observability_args(cfg, platform.clusters, tags, webhook_urls))
+        monitoring = Observability("monitoring", observability_args(cfg, platform.clusters, tags, webhook_urls, logs))
         platform.outputs.update(stack_outputs(monitoring))
     return platform
 
@@ -171,6 +192,7 @@ def observability_args(
     clusters: Mapping[str, ClusterHandle],
     tags: dict[str, str],
     webhook_urls: Mapping[str, pulumi.Input[str]],
+    logs: LogWorkspace | None = None,
 ) -> ObservabilityArgs:
     """Monitoring's arguments from the root configuration and the built cluster handles (monitored ones only)."""
     spec = cfg.monitoring
@@ -182,6 +204,8 @@ def observability_args(
         tags=tags,
         webhook_urls=webhook_urls,
         protect=cfg.protect,
+        log_workspace_id=logs.workspace_id if logs is not None else None,
+        log_workspace_region=logs.location if logs is not None else None,
         clusters=[
             MonitoredCluster(
                 key=k,
@@ -190,6 +214,7 @@ def observability_args(
                 cluster_id=h.cluster_id,
                 provider=h.provider,
                 gpu_slots=list(h.gpu_slots),
+                oidc_issuer_url=h.cluster.oidc_issuer_profile.apply(lambda p: p.issuer_url if p else ""),
             )
             for k, h in clusters.items()
             if monitored(spec, h.spec)
