@@ -465,7 +465,9 @@ class Observability(pulumi.ComponentResource):
         subscription_id: pulumi.Input[str],
     ) -> None:
         """The dashboard job on the first monitored cluster (dashboards.py)."""
-        cluster = sorted(args.clusters, key=lambda c: c.key)[0]
+        # A cluster in the stack's region (Grafana's) if there is one, else the first by key.
+        cluster = sorted(args.clusters, key=lambda c: (c.location != args.location, c.key))[0]
+        prefix = f"{name}-{cluster.key}-dashboards"
         identity, credentials = self._workload_identity(
             name, "dashboards", args, rg, tags, [cluster], DASHBOARDS_NAMESPACE, DASHBOARDS_SERVICE_ACCOUNT
         )
@@ -480,24 +482,24 @@ class Observability(pulumi.ComponentResource):
         )
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=cluster.provider)
         ns = k8s.core.v1.Namespace(
-            f"{name}-dashboards-ns", metadata=dashboards_namespace_object()["metadata"], opts=k8s_opts
+            f"{prefix}-ns", metadata=dashboards_namespace_object()["metadata"], opts=k8s_opts
         )
         after_ns = pulumi.ResourceOptions(parent=self, provider=cluster.provider, depends_on=[ns])
         account = k8s.core.v1.ServiceAccount(
-            f"{name}-dashboards-sa",
+            f"{prefix}-sa",
             metadata=identity.client_id.apply(lambda c: dashboards_service_account_object(c)["metadata"]),
             opts=after_ns,
         )
         bodies = dashboard_bodies()
         configmap_object = dashboards_configmap_object(bodies)
         configmap = k8s.core.v1.ConfigMap(
-            f"{name}-dashboards-cm", metadata=configmap_object["metadata"], data=configmap_object["data"], opts=after_ns
+            f"{prefix}-cm", metadata=configmap_object["metadata"], data=configmap_object["data"], opts=after_ns
         )
         job = pulumi.Output.from_input(self.grafana_endpoint or "").apply(
             lambda url: dashboards_job_object(url, bodies)
         )
         self.dashboard_job = k8s.batch.v1.Job(
-            f"{name}-dashboards-job",
+            f"{prefix}-job",
             metadata=job.apply(lambda j: j["metadata"]),
             spec=job.apply(lambda j: j["spec"]),
             opts=pulumi.ResourceOptions(

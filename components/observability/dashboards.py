@@ -7,7 +7,8 @@ config. Managed Grafana's HTTP API accepts Entra ID tokens (audience :data:`GRAF
 hold a Grafana role, so a Kubernetes Job with workload identity posts the dashboards itself: no secret anywhere.
 
 Builds (``ai-platform:monitoring.grafana.dashboards``, off by default; on in staging and prod), on the first
-monitored cluster (by key):
+monitored cluster in the stack's region (else the
+first by key):
 
 - stack level: a user-assigned identity ``id-<prefix>-<env>-dashboards`` with "Grafana Editor" on the instance and a
   federated identity credential for ``system:serviceaccount:grafana-dashboards:grafana-dashboards`` on that
