@@ -40,6 +40,7 @@ from components.observability.holmes import (
     holmes_namespace_object,
     holmes_service_account_object,
     holmes_values,
+    openai_endpoint,
 )
 from components.observability.logs import attach_cluster_logs
 from components.observability.objects import (
@@ -481,27 +482,21 @@ class Observability(pulumi.ComponentResource):
             parent=self,
         )
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=cluster.provider)
-        ns = k8s.core.v1.Namespace(
-            f"{prefix}-ns", metadata=dashboards_namespace_object()["metadata"], opts=k8s_opts
-        )
+        ns = k8s.core.v1.Namespace(f"{prefix}-ns", metadata=dashboards_namespace_object()["metadata"], opts=k8s_opts)
         after_ns = pulumi.ResourceOptions(parent=self, provider=cluster.provider, depends_on=[ns])
         account = k8s.core.v1.ServiceAccount(
-            f"{prefix}-sa",
-            metadata=identity.client_id.apply(lambda c: dashboards_service_account_object(c)["metadata"]),
-            opts=after_ns,
+            f"{prefix}-sa", metadata=dashboards_service_account_object(identity.client_id)["metadata"], opts=after_ns
         )
         bodies = dashboard_bodies()
         configmap_object = dashboards_configmap_object(bodies)
         configmap = k8s.core.v1.ConfigMap(
             f"{prefix}-cm", metadata=configmap_object["metadata"], data=configmap_object["data"], opts=after_ns
         )
-        job = pulumi.Output.from_input(self.grafana_endpoint or "").apply(
-            lambda url: dashboards_job_object(url, bodies)
-        )
+        job = dashboards_job_object(self.grafana_endpoint, bodies)
         self.dashboard_job = k8s.batch.v1.Job(
             f"{prefix}-job",
-            metadata=job.apply(lambda j: j["metadata"]),
-            spec=job.apply(lambda j: j["spec"]),
+            metadata=job["metadata"],
+            spec=job["spec"],
             opts=pulumi.ResourceOptions(
                 parent=self,
                 provider=cluster.provider,
@@ -525,11 +520,11 @@ class Observability(pulumi.ComponentResource):
         holmes = args.spec.holmes
         aoai = holmes.azure_openai
         model_dependencies: list[pulumi.Resource] = []
+        account_name = azure_name("oai", args.name_prefix, args.environment, "holmes", max_len=64)
+        endpoint = openai_endpoint(holmes, account_name)
         if aoai.existing_account_id is not None:
             account_id: pulumi.Input[str] = aoai.existing_account_id
-            endpoint: pulumi.Input[str] = aoai.endpoint or ""
         else:
-            account_name = azure_name("oai", args.name_prefix, args.environment, "holmes", max_len=64)
             account = cog.Account(
                 f"{name}-openai",
                 resource_group_name=rg,
@@ -559,7 +554,6 @@ class Observability(pulumi.ComponentResource):
             )
             model_dependencies.append(deployment)
             account_id = account.id
-            endpoint = account.properties.apply(lambda p: p.endpoint if p else "")
         self.openai_endpoint = pulumi.Output.from_input(endpoint)
         identity, credentials = self._workload_identity(
             name, "holmes", args, rg, tags, args.clusters, HOLMES_NAMESPACE, HOLMES_SERVICE_ACCOUNT
@@ -579,9 +573,7 @@ class Observability(pulumi.ComponentResource):
             ns = k8s.core.v1.Namespace(f"{prefix}-ns", metadata=holmes_namespace_object()["metadata"], opts=k8s_opts)
             after_ns = pulumi.ResourceOptions(parent=self, provider=cluster.provider, depends_on=[ns])
             account_sa = k8s.core.v1.ServiceAccount(
-                f"{prefix}-sa",
-                metadata=identity.client_id.apply(lambda c: holmes_service_account_object(c)["metadata"]),
-                opts=after_ns,
+                f"{prefix}-sa", metadata=holmes_service_account_object(identity.client_id)["metadata"], opts=after_ns
             )
             role_object = holmes_cluster_role_object()
             role = k8s.rbac.v1.ClusterRole(
@@ -602,7 +594,7 @@ class Observability(pulumi.ComponentResource):
                 version=holmes.chart_version,
                 repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=HOLMES_REPO),
                 namespace=HOLMES_NAMESPACE,
-                values=pulumi.Output.from_input(endpoint).apply(lambda e: holmes_values(holmes, e)),
+                values=holmes_values(holmes, endpoint),
                 atomic=True,
                 cleanup_on_fail=True,
                 opts=pulumi.ResourceOptions(

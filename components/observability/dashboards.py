@@ -44,7 +44,7 @@ az login --service-principal --username "$AZURE_CLIENT_ID" --tenant "$AZURE_TENA
   --federated-token "$(cat "$AZURE_FEDERATED_TOKEN_FILE")" --allow-no-subscriptions --output none
 for body in /dashboards/*.json; do
   echo "posting $body"
-  az rest --method post --url "$GRAFANA_URL/api/dashboards/db" --resource {GRAFANA_AUDIENCE} \\
+  az rest --method post --url "${{GRAFANA_URL%/}}/api/dashboards/db" --resource {GRAFANA_AUDIENCE} \\
     --headers Content-Type=application/json --body "@$body" --output none
 done
 """
@@ -77,7 +77,7 @@ def dashboards_namespace_object() -> dict[str, Any]:
     }
 
 
-def dashboards_service_account_object(client_id: str) -> dict[str, Any]:
+def dashboards_service_account_object(client_id: Any) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
@@ -99,8 +99,9 @@ def dashboards_configmap_object(bodies: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def dashboards_job_object(grafana_url: str, bodies: Mapping[str, str]) -> dict[str, Any]:
-    """The Job that posts the dashboards; its name carries the hash of what it posts."""
+def dashboards_job_object(grafana_url: Any, bodies: Mapping[str, str]) -> dict[str, Any]:
+    """The Job that posts the dashboards; its name carries the hash of what it posts. ``grafana_url`` may be an
+    Output (Grafana's endpoint is known only once it exists): everything else is literal, so the plan shows it."""
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -130,7 +131,7 @@ def dashboards_job_object(grafana_url: str, bodies: Mapping[str, str]) -> dict[s
                             "image": AZURE_CLI_IMAGE,
                             "command": ["/bin/sh", "-c", SCRIPT],
                             "env": [
-                                {"name": "GRAFANA_URL", "value": grafana_url.rstrip("/")},
+                                {"name": "GRAFANA_URL", "value": grafana_url},
                                 {"name": "AZURE_CONFIG_DIR", "value": "/tmp/azure"},
                                 {"name": "HOME", "value": "/tmp"},
                             ],

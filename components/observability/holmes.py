@@ -104,7 +104,7 @@ def holmes_namespace_object() -> dict[str, Any]:
     }
 
 
-def holmes_service_account_object(client_id: str) -> dict[str, Any]:
+def holmes_service_account_object(client_id: Any) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
@@ -134,6 +134,13 @@ def holmes_cluster_role_binding_object() -> dict[str, Any]:
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "holmes-read-only"},
         "subjects": [{"kind": "ServiceAccount", "name": HOLMES_SERVICE_ACCOUNT, "namespace": HOLMES_NAMESPACE}],
     }
+
+
+def openai_endpoint(spec: HolmesSpec, account_name: str) -> str:
+    """The account's endpoint: the existing one's from config, or ``https://<customSubDomainName>.openai.azure.com/``
+    for the account the blueprint creates (kind OpenAI, custom subdomain = account name), known before it exists so
+    the chart values are literal in the plan."""
+    return spec.azure_openai.endpoint or f"https://{account_name}.openai.azure.com/"
 
 
 def holmes_values(spec: HolmesSpec, endpoint: str) -> dict[str, Any]:

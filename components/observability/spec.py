@@ -314,7 +314,7 @@ class HolmesSpec(Spec):
 
     enabled: bool = False
     chart_version: Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+$")] = HOLMES_CHART_VERSION
-    azure_openai: AzureOpenAISpec = Field(default_factory=AzureOpenAISpec)
+    azure_openai: AzureOpenAISpec = Field(default_factory=AzureOpenAISpec, alias="azureOpenAI")
 
 
 class KubeStateMetricsSpec(Spec):
