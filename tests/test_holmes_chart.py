@@ -34,7 +34,10 @@ RELEASE = "kubernetes:helm.sh/v3:Release"
 READ_ONLY = {"get", "list", "watch"}
 TEMPLATE_READ_KEYS = {"enableTelemetry"}
 """Read by the chart's templates with ``hasKey`` but absent from values.yaml (fixture README)."""
-EXISTING = "/subscriptions/5a3c1e2b-7d4f-4e8a-9b6c-0d1e2f3a4b5c/resourceGroups/ai/providers/Microsoft.CognitiveServices/accounts/corp-aoai"
+EXISTING = (
+    "/subscriptions/5a3c1e2b-7d4f-4e8a-9b6c-0d1e2f3a4b5c/resourceGroups/ai/providers/Microsoft.CognitiveServices"
+    "/accounts/corp-aoai"
+)
 
 
 def _chart_values() -> dict[str, Any]:
@@ -74,7 +77,9 @@ def test_no_api_key_and_entra_tokens_through_workload_identity(plan_documents: d
     (release,) = _holmes_releases(plan_documents["staging"])
     values = release["inputs"]["values"]
     text = yaml.safe_dump(values).lower()
-    assert "api_key" not in text and "azure_api_key" not in text and "secretkeyref" not in text
+    assert "api_key" not in text
+    assert "azure_api_key" not in text
+    assert "secretkeyref" not in text
     env = {e["name"]: e["value"] for e in values["additionalEnvVars"]}
     assert env["AZURE_AD_TOKEN_AUTH"] == "true"
     assert env["AZURE_API_BASE"] == "https://oai-aiplat-staging-holmes.openai.azure.com/"
@@ -127,7 +132,8 @@ def test_rbac_is_read_only_and_schema_valid() -> None:
     for rule in HOLMES_READ_RULES:
         assert set(rule["verbs"]) <= READ_ONLY, rule
         assert "secrets" not in rule["resources"], rule
-        assert "*" not in rule["resources"] and "*" not in rule["apiGroups"], rule
+        assert "*" not in rule["resources"], rule
+        assert "*" not in rule["apiGroups"], rule
     binding = holmes_cluster_role_binding_object()
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "holmes", "namespace": HOLMES_NAMESPACE}]
     assert binding["roleRef"]["name"] == holmes_cluster_role_object()["metadata"]["name"]
@@ -175,7 +181,11 @@ def test_off_by_default(plan_documents: dict[str, dict[str, Any]]) -> None:
     ("azure_openai", "key", "words"),
     [
         ({"existingAccountId": EXISTING}, "monitoring.holmes.azureOpenAI.endpoint", "go together"),
-        ({"endpoint": "https://corp-aoai.openai.azure.com/"}, "monitoring.holmes.azureOpenAI.existingAccountId", "go together"),
+        (
+            {"endpoint": "https://corp-aoai.openai.azure.com/"},
+            "monitoring.holmes.azureOpenAI.existingAccountId",
+            "go together",
+        ),
         (
             {
                 "existingAccountId": "/subscriptions/x/resourceGroups/y/providers/Microsoft.Storage/storageAccounts/z",
@@ -196,4 +206,5 @@ def test_off_by_default(plan_documents: dict[str, dict[str, Any]]) -> None:
 def test_bad_azure_openai_config(azure_openai: dict[str, Any], key: str, words: str) -> None:
     lines = config_errors(changed(BASE, "monitoring.holmes", {"enabled": True, "azureOpenAI": azure_openai}))
     assert len(lines) == 1, lines
-    assert f"ai-platform:{key}:" in lines[0] and words in lines[0], lines[0]
+    assert f"ai-platform:{key}:" in lines[0], lines[0]
+    assert words in lines[0], lines[0]
