@@ -63,7 +63,9 @@ def dashboard_bodies() -> dict[str, str]:
 
 
 def dashboards_hash(bodies: Mapping[str, str]) -> str:
-    return short_hash("\n".join(f"{k}={v}" for k, v in sorted(bodies.items())), 10)
+    """Of the bodies, the image and the script: anything that changes the Job's (immutable) pod template renames it."""
+    parts = [AZURE_CLI_IMAGE, SCRIPT, *(f"{k}={v}" for k, v in sorted(bodies.items()))]
+    return short_hash("\n".join(parts), 10)
 
 
 def dashboards_namespace_object() -> dict[str, Any]:
