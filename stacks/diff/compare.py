@@ -18,15 +18,27 @@ from stacks.diff.triggers import Trigger, covered, option_trigger, triggers_for
 OPS = ("create", "update", "replace", "refuse", "delete", "same")
 
 
+SENSITIVE = {"kubernetes:core/v1:Secret": ("data", "stringData")}
+"""Paths whose values are shown as ``[secret]`` even when a state file holds them in the clear."""
+
+
 @dataclass
 class Change:
     path: str
     old: Any
     new: Any
     trigger: Trigger | None = None
+    secret: bool = False
+    """Either side is (or holds) a secret: both are shown as ``[secret]``."""
+
+    def shown(self) -> tuple[Any, Any]:
+        if self.secret:
+            return SECRET, SECRET
+        return shown(self.old), shown(self.new)
 
     def to_json(self) -> dict[str, Any]:
-        result: dict[str, Any] = {"path": self.path, "old": shown(self.old), "new": shown(self.new)}
+        old, new = self.shown()
+        result: dict[str, Any] = {"path": self.path, "old": old, "new": new}
         if self.trigger is not None:
             result["trigger"] = self.trigger.to_json()
         return result
@@ -75,6 +87,16 @@ def shown(value: Any) -> Any:
     if isinstance(value, list):
         return [shown(v) for v in value]
     return value
+
+
+def _holds_secret(value: Any) -> bool:
+    if value == SECRET:
+        return True
+    if isinstance(value, dict):
+        return any(_holds_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_secret(v) for v in value)
+    return False
 
 
 def value_changes(old: Any, new: Any, path: str = "") -> list[tuple[str, Any, Any]]:
@@ -164,7 +186,8 @@ def _changes(old: Resource, new: Resource) -> list[Change]:
         if trigger is None:
             found = triggers_for(new.type, path)
             trigger = next((t for t in found if t.action == "replace"), found[0] if found else None)
-        result.append(Change(path, a, b, trigger))
+        secret = _holds_secret(a) or _holds_secret(b) or covered(list(SENSITIVE.get(new.type, ())), path)
+        result.append(Change(path, a, b, trigger, secret))
     for option, a, b in (
         ("protect", old.protect, new.protect),
         ("retainOnDelete", old.retain_on_delete, new.retain_on_delete),

@@ -52,8 +52,9 @@ def summary_line(result: Diff) -> str:
 def _change_lines(step: Step) -> list[str]:
     lines = []
     for change in step.changes:
+        old, new = change.shown()
         why = f"  [{change.trigger.action}: {change.trigger.why}]" if change.trigger is not None else ""
-        lines.append(f"{change.path}: {_value(change.old)} -> {_value(change.new)}{why}")
+        lines.append(f"{change.path}: {_value(old)} -> {_value(new)}{why}")
     if step.op == "delete" and step.base is not None:
         if step.base.retain_on_delete:
             lines.append("retainOnDelete: Pulumi forgets it, the object stays")

@@ -15,7 +15,7 @@ from typing import Any
 from components.gpu_pools import LABEL_COLOUR, LABEL_GROUP, LABEL_ROLE
 from components.gpu_skus import gpu_sku
 from policies.rules.platform import STATEFUL_TYPES
-from stacks.diff.compare import Step
+from stacks.diff.compare import Step, value_changes
 from stacks.diff.sides import Resource, Side
 from stacks.diff.triggers import AGENT_POOL, MANAGED_CLUSTER
 
@@ -311,24 +311,48 @@ def _identity(resource: Resource) -> tuple[Any, ...]:
     return (resource.type, *(resource.inputs.get(k) for k in keys))
 
 
+def _leaves(value: Any) -> int:
+    if isinstance(value, dict):
+        return sum(_leaves(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(_leaves(v) for v in value)
+    return 1
+
+
+def _similar(old: Resource, new: Resource) -> bool:
+    """Inputs that differ only in a few leaves (names built from a renamed key): at most a fifth of them."""
+    return len(value_changes(old.inputs, new.inputs)) * 5 <= max(_leaves(old.inputs), 1)
+
+
 def rename_recreates(ctx: Context) -> Iterator[Finding]:
-    """A delete and a create of the same physical resource: a rename without an alias."""
-    created = {_identity(s.head): s for s in ctx.by_op("create") if s.head is not None}
+    """A delete and a create of the same resource under a new URN: a rename without an alias."""
+    created = [(s, s.head) for s in ctx.by_op("create") if s.head is not None]
     for step in ctx.by_op("delete"):
-        if step.base is None:
+        old = step.base
+        if old is None:
             continue
-        key = _identity(step.base)
-        twin = created.get(key)
-        if twin is None or all(v is None for v in key[1:]):
+        key = _identity(old)
+        named = any(v is not None for v in key[1:])
+        twin = next((c for c, new in created if named and _identity(new) == key), None)
+        if twin is None:
+            twin = next(
+                (
+                    c
+                    for c, new in created
+                    if c.type == step.type and c.component == step.component and _similar(old, new)
+                ),
+                None,
+            )
+        if twin is None:
             continue
         yield Finding(
             "rename-recreates",
             step.urn,
             step.name,
-            f"deletes {step.name} and creates {twin.name}, the same {step.type.rsplit(':', 1)[-1]} "
-            f"({', '.join(str(v) for v in key[1:] if v is not None)}) under a new URN: it is destroyed and rebuilt",
-            f"add an alias to the old URN ({step.urn}) on the renamed resource (for a pool group: "
-            "gpuPools.<group>.renamedFrom)",
+            f"deletes {step.name} and creates {twin.name}, the same {step.type.rsplit(':', 1)[-1]} under a new "
+            "name: it is destroyed and rebuilt",
+            f"keep the old identity: add an alias to {step.urn} on the renamed resource (for a GPU pool group: "
+            "gpuPools.<group>.renamedFrom: <old key>)",
         )
 
 

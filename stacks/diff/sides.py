@@ -126,7 +126,7 @@ def side_from_plan(document: Mapping[str, Any], kind: str, label: str) -> Side:
             name=str(r["name"]),
             parent=rename.get(parent, parent) if parent else None,
             custom=bool(r.get("custom", True)),
-            inputs=dict(r.get("inputs") or {}),
+            inputs={k: v for k, v in (r.get("inputs") or {}).items() if not str(k).startswith("__")},
             protect=bool(r.get("protect")),
             retain_on_delete=bool(r.get("retainOnDelete")),
             ignore_changes=list(r.get("ignoreChanges") or []),
@@ -162,7 +162,11 @@ def _number(value: Any) -> float | None:
 
 
 def unsecret(value: Any) -> Any:
-    """State values with every secret (ciphertext or ``--show-secrets`` plaintext) replaced by ``[secret]``."""
+    """State values with every secret (ciphertext or ``--show-secrets`` plaintext) replaced by ``[secret]``.
+
+    Keys starting ``__`` (a dynamic provider's serialized ``__provider``, provider bookkeeping) are dropped on both
+    sides: they are not inputs anyone edits.
+    """
     if isinstance(value, dict):
         if value.get(SECRET_SIG_KEY) == SECRET_SIG_VALUE:
             return SECRET
@@ -201,6 +205,9 @@ def side_from_export(document: Mapping[str, Any], label: str, role: str = "BASE"
         if r["type"] == ROOT_STACK_TYPE or _is_default_provider(r) or r.get("delete"):
             continue
         inputs = r.get("inputs")
+        if isinstance(inputs, Mapping) and r["type"].startswith("pulumi:providers:"):
+            # The engine records the plugin it used in a provider's state inputs; the program never sets them.
+            inputs = {k: v for k, v in inputs.items() if k not in ("version", "pluginDownloadURL")}
         resources[urn] = Resource(
             urn=urn,
             type=r["type"],
