@@ -414,6 +414,11 @@ def test_deployed_state_as_base_matches_the_plan_urn_for_urn(docs, tmp_path: Pat
     document = json.loads(report.read_text())
     assert document["base"]["kind"] == "export"
     assert [(s["name"], s["op"]) for s in document["steps"]] == [("weu1-gpu-a100green", "update")]
+    # The deployed state is priced from its pools and judged by the pack like a plan.
+    assert document["cost"]["basis"] == "minCount"
+    assert document["cost"]["baseMonthlyUsd"] == docs["shipped"]["cost"]["monthlyUsd"]
+    assert document["cost"]["headMonthlyUsd"] == docs["step1-prepare.json"]["cost"]["monthlyUsd"]
+    assert document["policy"]["resolved"] == document["policy"]["added"] == []
     for text in (out, markdown.read_text(), report.read_text()):
         assert PLAINTEXT not in text
         assert CIPHERTEXT not in text
@@ -598,3 +603,20 @@ def test_docs_sample_is_the_tools_output_for_the_switch(docs, tmp_path: Path, mo
     # The README quotes the sample's summary line.
     summary = comment.splitlines()[1]
     assert summary in (ROOT / "README.md").read_text()
+
+
+def test_an_aliased_rename_is_the_same_resource(docs) -> None:
+    """HEAD's ``aliases`` option names BASE's URN: matched as one resource, not a delete and a create."""
+    head = copy.deepcopy(docs["shipped"])
+    (pool,) = [r for r in head["resources"] if r["name"] == "weu1-gpu-a100green"]
+    pool["urn"] = pool["urn"].replace("::weu1-gpu-a100green", "::weu1-gpu-a100standby")
+    pool["name"] = "weu1-gpu-a100standby"
+    pool["aliases"] = [{"name": "weu1-gpu-a100green", "parentUrn": ""}]
+    result = _diff(docs["shipped"], head)
+    assert _ops(result) == {}
+    (step,) = [s for s in result.steps if s.name == "weu1-gpu-a100standby"]
+    assert step.renamed_from is not None
+    assert step.renamed_from.endswith("BlueGreenGpuPools$azure-native:containerservice:AgentPool::weu1-gpu-a100green")
+    # Without the alias the same edit is a rename that deletes and recreates.
+    pool["aliases"] = []
+    assert "rename-recreates" in _rules(_diff(docs["shipped"], head))

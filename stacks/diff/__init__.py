@@ -57,17 +57,8 @@ def _key(violation: dict[str, Any]) -> tuple[str, str, str]:
     return (str(violation.get("policy")), str(violation.get("urn")), str(violation.get("message")))
 
 
-def policy_of(side: Side, other: Side) -> list[dict[str, Any]] | None:
-    """A side's policy verdicts: a plan's own, or the pack run over a stack export's deployed inputs (with the
-    other side's environment, budget and waivers, since a state file carries none)."""
-    if side.policy_violations is not None:
-        return side.policy_violations
-    if other.environment is None:
-        return None
-    from components.pricing import estimate_cost  # noqa: PLC0415
-    from policies.offline import evaluate_plan  # noqa: PLC0415
-
-    resources = [
+def _plan_shaped(side: Side) -> list[dict[str, Any]]:
+    return [
         {
             "urn": r.urn,
             "type": r.type,
@@ -80,13 +71,38 @@ def policy_of(side: Side, other: Side) -> list[dict[str, Any]] | None:
         }
         for r in side.resources.values()
     ]
-    cost = estimate_cost(resources)
-    side.monthly_usd = cost["monthlyUsd"]
+
+
+def policy_of(side: Side, other: Side) -> list[dict[str, Any]] | None:
+    """A side's policy verdicts: a plan's own, or the pack run over a stack export's deployed inputs (with the
+    other side's environment, budget and waivers, since a state file carries none)."""
+    if side.policy_violations is not None:
+        return side.policy_violations
+    if other.environment is None:
+        return None
+    from policies.offline import evaluate_plan  # noqa: PLC0415
+
+    resources = _plan_shaped(side)
+    cost = side.cost or {}
     document = {"environment": other.environment, "policy": other.policy or {}, "resources": resources, "cost": cost}
     return [v.to_json() for v in evaluate_plan(document)]
 
 
+def price_export(side: Side) -> None:
+    """A stack export's monthly cost from its deployed pools (shipped prices, every pool at minCount)."""
+    if side.kind != "export":
+        return
+    from components.pricing import estimate_cost  # noqa: PLC0415
+
+    cost = estimate_cost(_plan_shaped(side))
+    side.cost = cost
+    side.monthly_usd = cost["monthlyUsd"]
+    side.max_monthly_usd = cost["maxMonthlyUsd"]
+
+
 def diff(base: Side, head: Side) -> Diff:
+    price_export(base)
+    price_export(head)
     steps = compare(base, head)
     findings = judge(base, head, steps)
     base_policy = policy_of(base, head) or []

@@ -55,6 +55,8 @@ class Step:
     base: Resource | None
     head: Resource | None
     changes: list[Change] = field(default_factory=list)
+    renamed_from: str | None = None
+    """BASE's URN when HEAD's ``aliases`` option names it (a rename that keeps the resource)."""
 
     @property
     def replace_reasons(self) -> list[Change]:
@@ -70,6 +72,8 @@ class Step:
             "component": self.component,
             "changes": [c.to_json() for c in self.changes],
         }
+        if self.renamed_from is not None:
+            result["renamedFrom"] = self.renamed_from
         if self.op == "replace" and self.head is not None:
             result["order"] = "deleteBeforeCreate" if self.head.delete_before_replace else "createBeforeDelete"
         if self.op == "delete" and self.base is not None:
@@ -153,16 +157,26 @@ def _cluster_of(name: str, clusters: set[str], owner: str) -> str:
 def compare(base: Side, head: Side) -> list[Step]:
     """One step per custom resource of either side, sorted by URN."""
     clusters = cluster_keys(base) | cluster_keys(head)
-    steps = []
-    for urn in sorted(base.resources.keys() | head.resources.keys()):
-        old, new = base.resources.get(urn), head.resources.get(urn)
-        resource = new or old
-        assert resource is not None
-        if not resource.custom:
+    olds = dict(base.resources)
+    renamed: dict[str, str] = {}
+    for urn, resource in head.resources.items():
+        if urn in olds:
             continue
-        owner, component = _owner(urn, head.resources if new else base.resources)
-        cluster = _cluster_of(resource.name, clusters, owner)
-        step = Step("same", urn, resource.type, resource.name, cluster, component, old, new)
+        previous = next((a for a in resource.aliases if a in olds and a not in head.resources), None)
+        if previous is not None:
+            olds[urn] = olds.pop(previous)
+            renamed[urn] = previous
+    steps = []
+    for urn in sorted(olds.keys() | head.resources.keys()):
+        old, new = olds.get(urn), head.resources.get(urn)
+        current = new or old
+        assert current is not None
+        if not current.custom:
+            continue
+        owner, component = _owner(urn, head.resources if new else olds)
+        cluster = _cluster_of(current.name, clusters, owner)
+        step = Step("same", urn, current.type, current.name, cluster, component, old, new)
+        step.renamed_from = renamed.get(urn)
         if old is None:
             step.op = "create"
         elif new is None:

@@ -58,6 +58,8 @@ class Resource:
     replace_on_changes: list[str] = field(default_factory=list)
     delete_before_replace: bool = False
     dependencies: list[str] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)
+    """Engine URNs this resource had before (its ``aliases`` option): a BASE resource under one of them is this one."""
 
 
 @dataclass
@@ -71,6 +73,9 @@ class Side:
     resources: dict[str, Resource]
     monthly_usd: float | None = None
     expected_monthly_usd: float | None = None
+    max_monthly_usd: float | None = None
+    cost: dict[str, Any] | None = None
+    """A stack export's estimated cost document (``components/pricing.py``); plans carry their own."""
     policy_violations: list[dict[str, Any]] | None = None
     policy: dict[str, Any] | None = None
 
@@ -113,6 +118,32 @@ def engine_urns(resources: list[Mapping[str, Any]]) -> dict[str, str]:
     return result
 
 
+def alias_urns(resource: Mapping[str, Any], urn: str, parent: str | None, rename: Mapping[str, str]) -> list[str]:
+    """The engine URNs a resource's alias specs name: unset fields are the resource's own name, type, parent,
+    stack and project (pulumi/pulumi ``sdk/proto/alias.proto``); full alias URNs are taken as they are."""
+    stack, project = urn.split("::", maxsplit=1)[0].removeprefix("urn:pulumi:"), urn.split("::")[1]
+    result = []
+    for alias in resource.get("aliases") or []:
+        if not isinstance(alias, Mapping):
+            continue
+        if "urn" in alias:
+            result.append(rename.get(str(alias["urn"]), str(alias["urn"])))
+            continue
+        owner = (
+            None
+            if alias.get("noParent")
+            else rename.get(alias.get("parentUrn") or "", alias.get("parentUrn") or parent)
+        )
+        chain = str(alias.get("type") or resource["type"])
+        if owner and ROOT_STACK_TYPE not in owner.split("::")[2]:
+            chain = f"{owner.split('::')[2]}${chain}"
+        result.append(
+            f"urn:pulumi:{alias.get('stack') or stack}::{alias.get('project') or project}::{chain}::"
+            f"{alias.get('name') or resource['name']}"
+        )
+    return result
+
+
 def side_from_plan(document: Mapping[str, Any], kind: str, label: str) -> Side:
     raw = list(document.get("resources") or [])
     rename = engine_urns(raw)
@@ -120,11 +151,12 @@ def side_from_plan(document: Mapping[str, Any], kind: str, label: str) -> Side:
     for r in raw:
         urn = rename[str(r["urn"])]
         parent = r.get("parent")
+        engine_parent = rename.get(parent, parent) if parent else None
         resources[urn] = Resource(
             urn=urn,
             type=str(r["type"]),
             name=str(r["name"]),
-            parent=rename.get(parent, parent) if parent else None,
+            parent=engine_parent,
             custom=bool(r.get("custom", True)),
             inputs={k: v for k, v in (r.get("inputs") or {}).items() if not str(k).startswith("__")},
             protect=bool(r.get("protect")),
@@ -133,6 +165,7 @@ def side_from_plan(document: Mapping[str, Any], kind: str, label: str) -> Side:
             replace_on_changes=list(r.get("replaceOnChanges") or []),
             delete_before_replace=bool(r.get("deleteBeforeReplace")),
             dependencies=[rename.get(d, d) for d in r.get("dependencies") or []],
+            aliases=alias_urns(r, urn, engine_parent, rename),
         )
     raw_cost = document.get("cost")
     cost: Mapping[str, Any] = raw_cost if isinstance(raw_cost, Mapping) else {}
@@ -145,6 +178,7 @@ def side_from_plan(document: Mapping[str, Any], kind: str, label: str) -> Side:
         resources=resources,
         monthly_usd=_number(cost.get("monthlyUsd")),
         expected_monthly_usd=_number(cost.get("expectedMonthlyUsd")),
+        max_monthly_usd=_number(cost.get("maxMonthlyUsd")),
         policy_violations=[
             {**v, "urn": rename.get(v.get("urn"), v.get("urn"))} for v in document.get("policyViolations") or []
         ],
@@ -220,6 +254,7 @@ def side_from_export(document: Mapping[str, Any], label: str, role: str = "BASE"
             ignore_changes=list(r.get("ignoreChanges") or []),
             replace_on_changes=list(r.get("replaceOnChanges") or []),
             dependencies=[str(d) for d in r.get("dependencies") or []],
+            aliases=[str(a) for a in r.get("aliases") or [] if isinstance(a, str)],
         )
     return Side(kind="export", label=label, stack=stack, project=project, environment=None, resources=resources)
 
