@@ -532,6 +532,6 @@ def run_plan(stack: str, config_file: str | Path | None = None) -> Plan:
     stack_file = read_stack_file(stack, config_file)
     cfg, platform, registrations, outputs = run_program(stack_file)
     plan = Plan(PROJECT, stack, cfg, platform, registrations, outputs)
-    plan.cost = stack_cost(cfg, [r.to_json() for r in registrations])
+    plan.cost = stack_cost(cfg.serving, [r.to_json() for r in registrations])
     plan.policy_violations = [v.to_json() for v in evaluate_plan(plan.to_json())]
     return plan

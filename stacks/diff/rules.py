@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from components.gpu_pools import LABEL_COLOUR, LABEL_GROUP, LABEL_ROLE
+from components.facts import LABEL_COLOUR, LABEL_GROUP, LABEL_ROLE
 from components.gpu_skus import gpu_sku
 from policies.rules.platform import STATEFUL_TYPES
 from stacks.diff.compare import Step, value_changes

@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from components._common import ConfigError
-from policies.cli import PlanFileError, read_plan
 from policies.offline import plan_problems
+from stacks.check import PlanFileError, read_plan
 
 SECRET = "[secret]"
 SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"

@@ -303,7 +303,7 @@ TRIGGERS: tuple[Trigger, ...] = (
         "a ResourceClaimTemplate's spec is immutable "
         "(the blueprint sets replaceOnChanges on it; without that option the API server refuses the update)",
         "kubernetes.io/docs/concepts/scheduling-eviction/dynamic-resource-allocation "
-        "(ResourceClaimTemplate spec is immutable); components/dra.py",
+        "(ResourceClaimTemplate spec is immutable); components/dra/component.py",
     ),
 )
 
