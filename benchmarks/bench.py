@@ -413,6 +413,41 @@ def check_scale(sizes: list[int]) -> int:
     return 0
 
 
+def diff_scale(sizes: list[int]) -> int:
+    """Wall time of ``python -m stacks diff`` (in process: read both files, compare, judge, write ``--json`` and
+    ``--markdown``) between the dev plan scaled to about N resources and a copy where every AgentPool's
+    ``minCount`` changes (every pool an update, every rule walks every step)."""
+    from stacks.__main__ import main as stacks_main  # noqa: PLC0415 (only this mode plans offline)
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_bad_plan_input import scaled_plan  # noqa: PLC0415 (tests/ joins the path above)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        base_file = Path(tmp) / "dev.json"
+        with contextlib.redirect_stdout(open(os.devnull, "w")):
+            stacks_main(["plan", "dev", "--json", str(base_file)])
+        base = json_module.loads(base_file.read_text())
+        pools = sum(1 for r in base["resources"] if r["type"].endswith(":AgentPool"))
+        print("| resources | steps changed | diff s |\n|---:|---:|---:|")
+        for size in sizes:
+            doc = scaled_plan(base, max(0, (size - len(base["resources"])) // max(pools, 1)))
+            head = copy.deepcopy(doc)
+            for resource in head["resources"]:
+                if resource["type"].endswith(":AgentPool"):
+                    resource["inputs"]["minCount"] = int(resource["inputs"].get("minCount") or 0) + 1
+            files = [Path(tmp) / f"{side}-{size}.json" for side in ("base", "head")]
+            for file, document in zip(files, (doc, head), strict=True):
+                file.write_text(json_module.dumps(document))
+            out = Path(tmp) / "diff.json"
+            start = time.perf_counter()
+            with contextlib.redirect_stdout(open(os.devnull, "w")):
+                stacks_main(["diff", *map(str, files), "--json", str(out), "--markdown", str(Path(tmp) / "c.md")])
+            elapsed = time.perf_counter() - start
+            changed = len(json_module.loads(out.read_text())["steps"])
+            print(f"| {len(doc['resources'])} | {changed} | {elapsed:.2f} |")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=5, help="repetitions per case (median is reported)")
@@ -423,7 +458,13 @@ def main(argv: list[str] | None = None) -> int:
         "--check-scale",
         help="only `stacks check` time on dev plans with N resources (comma list; AgentPools copied)",
     )
+    parser.add_argument(
+        "--diff-scale",
+        help="only `stacks diff` time between dev plans with N resources (comma list; every AgentPool updated)",
+    )
     args = parser.parse_args(argv)
+    if args.diff_scale:
+        return diff_scale([int(n) for n in args.diff_scale.split(",")])
     if args.check_scale:
         return check_scale([int(n) for n in args.check_scale.split(",")])
 

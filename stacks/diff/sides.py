@@ -344,7 +344,6 @@ def plan_at_ref(ref: str, stack: str, repo: Path, option: str = "--base-ref") ->
     finally:
         _git(repo, "worktree", "remove", "--force", str(tree))
         shutil.rmtree(holder, ignore_errors=True)
-        _git(repo, "worktree", "prune")
 
 
 def plan_working_tree(stack: str, repo: Path) -> Side:

@@ -14,6 +14,7 @@ matches the property itself and everything under it (``networkProfile`` matches 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -308,10 +309,14 @@ TRIGGERS: tuple[Trigger, ...] = (
 )
 
 
+@functools.lru_cache(maxsize=1024)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile("^" + re.escape(pattern).replace(r"\[\*\]", r"\[\d+\]") + r"(?:$|[.\[])")
+
+
 def _matches(pattern: str, path: str) -> bool:
     """``pattern`` covers ``path`` itself or an ancestor of it (``a[*].b`` matches ``a[3].b.c``)."""
-    regex = "^" + re.escape(pattern).replace(r"\[\*\]", r"\[\d+\]") + r"(?:$|[.\[])"
-    return re.match(regex, path) is not None
+    return _compiled(pattern).match(path) is not None
 
 
 def _applies(trigger: Trigger, resource_type: str) -> bool:
