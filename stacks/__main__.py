@@ -139,6 +139,14 @@ def run_diff(args: argparse.Namespace) -> int:
             head = read_side(files.pop(0), "HEAD")
         else:
             head = plan_working_tree(args.stack, repo)
+        if base.stack != head.stack or (args.stack and args.stack != head.stack):
+            raise ConfigError(
+                [
+                    f"HEAD {head.label}: is stack {head.stack!r}, BASE {base.label} is {base.stack!r}"
+                    + (f" and --stack is {args.stack!r}" if args.stack else "")
+                    + ". Fix: diff two states of the same stack"
+                ]
+            )
         result = diff(base, head)
     except ConfigError as exc:
         print("\n".join(exc.lines), file=sys.stderr)

@@ -488,6 +488,13 @@ def test_base_ref_plans_the_stack_at_the_ref_without_touching_the_working_tree(
             "HEAD {t}/export.json: deployment.resources[0]: not a resource with a string urn and type",
         ),
         (lambda t, plan: [plan], "--stack: required unless BASE and HEAD are both files"),
+        (
+            lambda t, plan: [
+                _write(t, "prod.json", json.dumps({**json.loads(Path(plan).read_text()), "stack": "prod"})),
+                plan,
+            ],
+            "HEAD {t}/plan.json: is stack 'dev', BASE {t}/prod.json is 'prod'",
+        ),
         (lambda t, plan: [plan, plan, plan], "BASE HEAD: expected at most 2 file(s)"),
         (lambda t, plan: [plan, plan, "--json", str(t)], "--json names a directory"),
         (lambda t, plan: [plan, plan, "--markdown", str(t / "no" / "x.md")], "--markdown folder does not exist"),
@@ -507,6 +514,7 @@ def test_base_ref_plans_the_stack_at_the_ref_without_touching_the_working_tree(
         "schema",
         "export-shape",
         "one-file",
+        "other-stack",
         "three-files",
         "json-dir",
         "md-folder",
