@@ -79,8 +79,11 @@ def running_server(stack: str, config_file: Path) -> Iterator[UiServer]:
         service.close()
 
 
-def choose_fit_change(driver: Any, url: str, model: str, team: str, name: str, precision: str) -> None:
-    """What a person does: search the catalog, use a model, fill the form, show the fit, produce the change."""
+def choose_fit_change(
+    driver: Any, url: str, model: str, team: str, name: str, precision: str, produce: bool = True
+) -> None:
+    """What a person does: search the catalog, use a model, fill the form, show the fit, produce the change
+    (``produce=False``: stop after the fit, or after the field errors the fit shows)."""
     wait = WebDriverWait(driver, 60)
     driver.get(url)
     wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true")
@@ -98,7 +101,14 @@ def choose_fit_change(driver: Any, url: str, model: str, team: str, name: str, p
         element.clear()
         element.send_keys(value)
     driver.find_element(By.ID, "fit-btn").click()
-    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#fit-table tbody tr"))
+    wait.until(
+        lambda d: (
+            d.find_elements(By.CSS_SELECTOR, "#fit-table tbody tr")
+            or any(e.text for e in d.find_elements(By.CLASS_NAME, "field-error"))
+        )
+    )
+    if not produce:
+        return
     wait.until(ec.element_to_be_clickable((By.ID, "change-btn"))).click()
     wait.until(lambda d: d.find_element(By.ID, "change-status").get_attribute("class") in ("ok", "bad"))
 
