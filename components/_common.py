@@ -17,14 +17,16 @@ import pulumi_azure_native as azure_native
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
+from components.facts import BUILTIN_ROLES
+
 PROJECT = "ai-platform"
 """The Pulumi project name; also the configuration namespace (``ai-platform:<key>``)."""
 
+SECRETS_NAMESPACE = f"{PROJECT}-secrets"
+"""Config namespace of secret values (``pulumi config set --secret ai-platform-secrets:<key> ...``)."""
+
 TYPE_PREFIX = "aiplatform:index"
 """Type-token prefix of every component: ``aiplatform:index:<Class>``."""
-
-LABEL_PREFIX = "ai-platform"
-"""Prefix of the Kubernetes labels and taints this blueprint owns (``ai-platform/<key>``)."""
 
 
 class Spec(BaseModel):
@@ -116,40 +118,6 @@ def merge_tags(*layers: Mapping[str, str] | None) -> dict[str, str]:
         if layer:
             merged.update(layer)
     return merged
-
-
-@dataclass(frozen=True)
-class Taint:
-    key: str
-    value: str
-    effect: str = "NoSchedule"
-
-    def aks(self) -> str:
-        """The ``key=value:Effect`` form AKS node pools take."""
-        return f"{self.key}={self.value}:{self.effect}"
-
-    def toleration(self) -> dict[str, str]:
-        """The Kubernetes toleration that matches this taint exactly."""
-        return {"key": self.key, "operator": "Equal", "value": self.value, "effect": self.effect}
-
-
-STANDBY_TAINT = Taint(f"{LABEL_PREFIX}/standby", "true")
-"""Keeps new work off the standby colour of a blue-green GPU pool until cut-over."""
-
-SYSTEM_TAINT = Taint("CriticalAddonsOnly", "true")
-
-SPOT_TAINT = Taint("kubernetes.azure.com/scalesetpriority", "spot")
-"""Added by AKS itself to every node of a spot pool (never set by the blueprint, always tolerated by it)."""
-
-
-BUILTIN_ROLES = {
-    "Network Contributor": "4d97b98b-1d4f-4787-a291-c67834d212e7",
-    "Azure Kubernetes Service RBAC Cluster Admin": "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b",
-    "Monitoring Data Reader": "b0d8363b-8ddd-447d-831f-62ca05bff136",
-    "Grafana Admin": "22926164-76b3-42b3-bc55-97df8dab3e41",
-    "Grafana Viewer": "60921a7e-fef1-4a43-9b16-a26c52ad4769",
-}
-"""Azure built-in role definition ids (the same GUID in every subscription) of the roles the blueprint grants."""
 
 
 def role_assignment(

@@ -24,7 +24,7 @@ import pulumi_kubernetes as k8s
 import yaml
 from pydantic import Field, field_validator, model_validator
 
-from components._common import SYSTEM_TAINT, TYPE_PREFIX, Issue, Spec, azure_name, raise_issues, role_assignment
+from components._common import TYPE_PREFIX, Issue, Spec, azure_name, raise_issues, role_assignment
 from components.access import (
     PRINCIPAL_TYPE_BY_LOGIN,
     RBAC_PROPAGATION_MAX_SECONDS,
@@ -33,6 +33,7 @@ from components.access import (
     PrincipalType,
     deployer_cluster_admin,
 )
+from components.facts import SYSTEM_TAINT
 from components.gpu_pools import (
     GROUP_KEY_MAX,
     K8S_MINOR,
@@ -280,7 +281,7 @@ class ClusterArgs:
     """Effective auto-upgrade channel (``none`` when Fleet drives upgrades)."""
     versions_managed_externally: bool = False
     """Fleet auto-upgrade or the cluster's own ``rapid``/``stable`` channel moves the minor: Pulumi then ignores
-    ``kubernetesVersion`` and every ``orchestratorVersion`` (components/fleet.py ``versions_managed_externally``)."""
+    ``kubernetesVersion`` and every ``orchestratorVersion`` (components/fleet/ ``versions_managed_externally``)."""
     azure_monitor_profile: azure_native.containerservice.ManagedClusterAzureMonitorProfileArgs | None = None
     kubelogin: KubeloginMode = "azurecli"
     protect: bool = False

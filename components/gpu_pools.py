@@ -19,21 +19,23 @@ import pulumi
 import pulumi_azure_native as azure_native
 from pydantic import Field, model_validator
 
-from components._common import (
+from components._common import TYPE_PREFIX, Issue, Spec, raise_issues, resource_id_pattern
+from components.facts import (
+    COLOURS,
+    GPU_TAINTS,
+    LABEL_ALLOCATION,
+    LABEL_COLOUR,
+    LABEL_GROUP,
     LABEL_PREFIX,
+    LABEL_ROLE,
+    LABEL_VENDOR,
     SPOT_TAINT,
     STANDBY_TAINT,
-    TYPE_PREFIX,
-    Issue,
-    Spec,
+    Colour,
     Taint,
-    raise_issues,
-    resource_id_pattern,
 )
 from components.gpu_skus import GPU_SKUS, GpuSku, MigProfile, gpu_sku
 
-Colour = Literal["blue", "green"]
-COLOURS: tuple[Colour, ...] = ("blue", "green")
 GpuAllocation = Literal["dra", "devicePlugin"]
 
 POOL_NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")
@@ -43,17 +45,6 @@ GROUP_ID = rf"^[a-z][a-z0-9]{{0,{GROUP_KEY_MAX - 1}}}$"
 SNAPSHOT_ID = resource_id_pattern("Microsoft.ContainerService", "snapshots")
 CAPACITY_RESERVATION_ID = resource_id_pattern("Microsoft.Compute", "capacityReservationGroups")
 K8S_MINOR = r"^1\.\d{2}$"
-
-LABEL_GROUP = f"{LABEL_PREFIX}/gpu-pool"
-LABEL_COLOUR = f"{LABEL_PREFIX}/color"
-LABEL_ROLE = f"{LABEL_PREFIX}/slot-role"
-LABEL_VENDOR = f"{LABEL_PREFIX}/gpu-vendor"
-LABEL_ALLOCATION = f"{LABEL_PREFIX}/gpu-allocation"
-
-GPU_TAINTS: dict[str, Taint] = {
-    "nvidia": Taint("nvidia.com/gpu", "present"),
-    "amd": Taint("amd.com/gpu", "present"),
-}
 
 
 class UpgradeSpec(Spec):

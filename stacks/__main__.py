@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from components._common import ConfigError
-from policies import cli as policies_cli
+from stacks import check as check_cli
 from stacks.config import load_config
 from stacks.plan import read_stack_file, run_plan
 from stacks.summary import render_summary, serving_summary_lines
@@ -49,9 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "check":
-        return policies_cli.check(args.plan_file)
+        return check_cli.check(args.plan_file)
     if args.command == "policy-config":
-        return policies_cli.policy_config(args.stack, args.config_file)
+        return check_cli.policy_config(args.stack, args.config_file)
     if args.command == "ui":
         return ui_run(args.stack, args.port, args.config_file)
 

@@ -19,14 +19,16 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from components._common import PROJECT, ConfigError, ConfigIssues, Issue, Spec, raise_issues
 from components.cluster import ClusterSpec, KubeloginMode
-from components.dra import DraSpec, TeamSpec, dra_issues
+from components.dra import DraSpec, dra_issues
 from components.fleet import FleetSpec, fleet_issues
 from components.gpu_pools import pool_id_issues
 from components.observability import MonitoringSpec, monitoring_issues
 from components.pricing import PricingSpec
+from components.serving.fit import ServingInputs
 from components.serving.fit import analyse as serving_analysis
 from components.serving.spec import ModelDeploymentSpec
 from components.serving.workload import load_issues
+from components.teams import TeamSpec
 from policies.spec import PolicySpec
 
 Environment = Literal["dev", "staging", "prod"]
@@ -48,13 +50,13 @@ class PlatformConfig(Spec):
     """How the Kubernetes provider logs in: ``azurecli`` on a workstation, ``workloadidentity`` in CI."""
     clusters: Annotated[dict[str, ClusterSpec], Field(min_length=1)]
     fleet: FleetSpec | None = None
-    """Azure Kubernetes Fleet Manager: members, staged update strategy, auto-upgrade (components/fleet.py)."""
+    """Azure Kubernetes Fleet Manager: members, staged update strategy, auto-upgrade (components/fleet/)."""
     dra: DraSpec = Field(default_factory=DraSpec)
-    """GPU driver charts and sharing profiles (components/dra.py)."""
+    """GPU driver charts and sharing profiles (components/dra/)."""
     teams: dict[str, TeamSpec] = Field(default_factory=dict)
-    """Team namespaces with the GPU profiles they may claim and their quotas (components/dra.py)."""
+    """Team namespaces with the GPU profiles they may claim and their quotas (components/dra/)."""
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
-    """Managed Prometheus, Grafana, GPU metrics and alerts (components/observability.py)."""
+    """Managed Prometheus, Grafana, GPU metrics and alerts (components/observability/)."""
     models: dict[Annotated[str, Field(pattern=r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$")], ModelDeploymentSpec] = Field(
         default_factory=dict
     )
@@ -101,12 +103,19 @@ class PlatformConfig(Spec):
         issues.extend(dra_issues(self.dra, self.teams, self.clusters))
         issues.extend(monitoring_issues(self.environment, self.monitoring, self.clusters))
         if self.models:
-            serving, serving_issues = serving_analysis(self)
+            serving, serving_issues = serving_analysis(self.serving)
             issues.extend(serving_issues)
             # What the chosen placement cannot download or load (node disk, load-time quantization).
             issues.extend(load_issues([f for f in serving.fits.values() if f.chosen is not None]))
         raise_issues(issues)
         return self
+
+    @property
+    def serving(self) -> ServingInputs:
+        """Model serving's inputs: the keys it reads, nothing else of the root config."""
+        return ServingInputs(
+            models=self.models, teams=self.teams, clusters=self.clusters, dra=self.dra, pricing=self.pricing
+        )
 
     def base_tags(self) -> dict[str, str]:
         return {

@@ -14,8 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from components.dra import AMD_DRIVER, NVIDIA_DRIVER
-from components.gpu_pools import LABEL_ALLOCATION
+from components.facts import AMD_DRIVER, LABEL_ALLOCATION, NVIDIA_DRIVER
 from components.gpu_skus import gpu_sku
 
 GPU_RESOURCES = {"nvidia.com/gpu": "nvidia", "amd.com/gpu": "amd"}

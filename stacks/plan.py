@@ -520,6 +520,6 @@ def plan_stack_file(stack_file: StackFile) -> Plan:
     stack = stack_file.stack
     cfg, platform, registrations, outputs = run_program(stack_file)
     plan = Plan(PROJECT, stack, cfg, platform, registrations, outputs)
-    plan.cost = stack_cost(cfg, [r.to_json() for r in registrations])
+    plan.cost = stack_cost(cfg.serving, [r.to_json() for r in registrations])
     plan.policy_violations = [v.to_json() for v in evaluate_plan(plan.to_json())]
     return plan

@@ -6,6 +6,7 @@ nothing here asks which stack it is.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,15 +18,18 @@ from components.fleet import (
     AksFleet,
     FleetArgs,
     cluster_upgrade_channel,
+    fleet_namespaces,
     stage_outputs,
     team_namespaces_on,
     versions_managed_externally,
 )
 from components.maintenance import MaintenanceArgs, MaintenanceWindows
 from components.observability import (
+    MonitoredCluster,
     Observability,
+    ObservabilityArgs,
     cluster_monitor_profile,
-    observability_args,
+    monitored,
     read_webhook_secrets,
     stack_outputs,
 )
@@ -51,7 +55,7 @@ def build_platform(cfg: PlatformConfig) -> Platform:
     # Secrets first: a missing webhook URL is a configuration error before anything registers.
     webhook_urls = read_webhook_secrets(cfg.monitoring, f"Pulumi.{pulumi.get_stack()}.yaml")
     hf_tokens = read_hf_tokens(cfg.models, f"Pulumi.{pulumi.get_stack()}.yaml")
-    serving, _ = analyse(cfg)  # validated with the config: every model here has a chosen fit
+    serving, _ = analyse(cfg.serving)  # validated with the config: every model here has a chosen fit
     maintenance: dict[str, MaintenanceWindows] = {}
     for key, spec in cfg.clusters.items():
         cluster = AksCluster(
@@ -107,7 +111,7 @@ def build_platform(cfg: PlatformConfig) -> Platform:
                 location=cfg.location,
                 clusters=platform.clusters,
                 tags=tags,
-                teams=cfg.teams,
+                namespaces=fleet_namespaces(cfg.fleet, cfg.teams, cfg.clusters),
                 name_prefix=cfg.name_prefix,
                 protect=cfg.protect,
                 cluster_operations={k: list(m.configurations.values()) for k, m in maintenance.items()},
@@ -160,6 +164,37 @@ def build_platform(cfg: PlatformConfig) -> Platform:
         monitoring = Observability("monitoring", observability_args(cfg, platform.clusters, tags, webhook_urls))
         platform.outputs.update(stack_outputs(monitoring))
     return platform
+
+
+def observability_args(
+    cfg: PlatformConfig,
+    clusters: Mapping[str, ClusterHandle],
+    tags: dict[str, str],
+    webhook_urls: Mapping[str, pulumi.Input[str]],
+) -> ObservabilityArgs:
+    """Monitoring's arguments from the root configuration and the built cluster handles (monitored ones only)."""
+    spec = cfg.monitoring
+    return ObservabilityArgs(
+        spec=spec,
+        environment=cfg.environment,
+        location=cfg.location,
+        name_prefix=cfg.name_prefix,
+        tags=tags,
+        webhook_urls=webhook_urls,
+        protect=cfg.protect,
+        clusters=[
+            MonitoredCluster(
+                key=k,
+                name=h.name,
+                location=h.location,
+                cluster_id=h.cluster_id,
+                provider=h.provider,
+                gpu_slots=list(h.gpu_slots),
+            )
+            for k, h in clusters.items()
+            if monitored(spec, h.spec)
+        ],
+    )
 
 
 def export(platform: Platform) -> None:

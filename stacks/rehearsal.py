@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from components._common import BUILTIN_ROLES
+from components.facts import BUILTIN_ROLES
 from components.serving import timing
 from components.serving.spec import catalog
 from stacks.critical_path import (

@@ -65,7 +65,7 @@ def render_summary(plan: Plan) -> str:
         lines.append("  (none)")
 
     lines.append("")
-    lines.extend(dra_summary_lines(plan.config))
+    lines.extend(dra_summary_lines(plan.config.dra, plan.config.teams, plan.config.clusters))
 
     lines.append("")
     lines.extend(fleet_summary_lines(plan.config.fleet))
@@ -88,7 +88,7 @@ def render_summary(plan: Plan) -> str:
 
 def serving_summary_lines(cfg: PlatformConfig, cost: dict[str, Any] | None = None) -> list[str]:
     """Model serving fit table and, in a plan, the stack's monthly cost (components/serving, pricing)."""
-    serving, _ = analyse(cfg)
+    serving, _ = analyse(cfg.serving)
     lines = ["Model serving (fit per GPU: weights/TP x 1.02 + 2.3 GiB + KV cache/TP)", *fit_table(serving)]
     if cost is not None:
         lines.append(

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from components.gpu_pools import LABEL_GROUP
+from components.facts import LABEL_GROUP
 from policies.offline import evaluate_plan
 from stacks.__main__ import main
 

@@ -212,7 +212,7 @@ def _switch_to_h100(config: dict[str, Any]) -> None:
 
 
 def test_switch_moves_placement_and_node_selection_to_the_new_colours_gpu() -> None:
-    plan, issues = analyse(_load(_staging(_switch_to_h100)))
+    plan, issues = analyse(_load(_staging(_switch_to_h100)).serving)
     assert issues == []
     fit = plan.fits["mistral"]
     assert fit.chosen is not None

@@ -10,16 +10,15 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from components._common import SPOT_TAINT
 from components.dra import (
-    NIC_CLASS,
-    PCIE_ROOT,
     device_class,
     device_plugin_values,
     nvidia_dra_values,
-    sharing_offers,
+    offers_for,
     team_objects,
 )
+from components.dra.spec import NIC_CLASS, PCIE_ROOT
+from components.facts import SPOT_TAINT
 from components.gpu_pools import gpu_slots
 from stacks.plan import run_plan
 from stacks.summary import render_summary
@@ -182,7 +181,7 @@ def test_team_profile_missing_on_one_of_its_clusters() -> None:
 
 def test_sharing_offers_interface() -> None:
     cfg = load(BASE)
-    offers = {o.profile: o for o in sharing_offers(cfg, "c1")}
+    offers = {o.profile: o for o in offers_for(cfg.dra, cfg.clusters["c1"])}
     mig, shared = offers["a100-1g"], offers["t4-shared"]
     assert (mig.kind, mig.device_class, mig.pool_group, mig.gpu_model) == (
         "mig",
@@ -222,11 +221,11 @@ def test_gpu_nic_profile_aligns_on_pcie_root_and_amd_uses_amd_driver() -> None:
     values["dra"]["profiles"]["mi300-nic"] = {"kind": "gpuNic", "gpuModel": "MI300X"}
     values["teams"]["infra"] = {"profiles": {"mi300-nic": 4}}
     cfg = load(values)
-    offer = next(o for o in sharing_offers(cfg, "c1") if o.profile == "mi300-nic")
+    offer = next(o for o in offers_for(cfg.dra, cfg.clusters["c1"]) if o.profile == "mi300-nic")
     assert (offer.vendor, offer.nic_device_class, offer.per_gpu, offer.gpus_per_node) == ("amd", NIC_CLASS, 1, 8)
     cls = device_class("mi300-nic", cfg.dra.profiles["mi300-nic"])
     assert cls["spec"]["selectors"][0]["cel"]["expression"].startswith("device.driver == 'gpu.amd.com'")
-    objects = team_objects("infra", cfg.teams["infra"], cfg.dra, sharing_offers(cfg, "c1"))
+    objects = team_objects("infra", cfg.teams["infra"], cfg.dra, offers_for(cfg.dra, cfg.clusters["c1"]))
     template = next(o for o in objects if o["kind"] == "ResourceClaimTemplate")
     devices = template["spec"]["spec"]["devices"]
     assert [r["exactly"]["deviceClassName"] for r in devices["requests"]] == ["mi300-nic.gpu.ai-platform", NIC_CLASS]
@@ -240,7 +239,7 @@ def test_gpu_nic_profile_aligns_on_pcie_root_and_amd_uses_amd_driver() -> None:
 
 def test_team_objects_quota_closes_other_classes() -> None:
     cfg = load(BASE)
-    objects = team_objects("research", cfg.teams["research"], cfg.dra, sharing_offers(cfg, "c1"))
+    objects = team_objects("research", cfg.teams["research"], cfg.dra, offers_for(cfg.dra, cfg.clusters["c1"]))
     quota = next(o for o in objects if o["kind"] == "ResourceQuota")
     assert quota["metadata"]["namespace"] == "research"
     assert quota["spec"]["hard"] == {
@@ -291,7 +290,7 @@ def test_device_plugin_only_on_device_plugin_pools() -> None:
     values["dra"]["profiles"].pop("t4-shared")
     values["teams"]["research"]["profiles"].pop("t4-shared")
     cfg = load(values)
-    assert {o.profile for o in sharing_offers(cfg, "c1")} == {"a100-1g"}
+    assert {o.profile for o in offers_for(cfg.dra, cfg.clusters["c1"])} == {"a100-1g"}
     slots = list(gpu_slots("t4", cfg.clusters["c1"].gpu_pools["t4"]))
     plugin = device_plugin_values(slots)
     assert plugin["nodeSelector"] == {"ai-platform/gpu-allocation": "device-plugin", "ai-platform/gpu-vendor": "nvidia"}

@@ -9,8 +9,10 @@ import pytest
 import yaml
 
 from components.cluster import ClusterSpec
-from components.dra import DEFAULT_NETWORK_POLICY, TeamSpec, http_policies, network_policy
+from components.dra import http_policies, network_policy
+from components.facts import DEFAULT_NETWORK_POLICY
 from components.serving.workload import API_RULES
+from components.teams import TeamSpec
 from stacks.plan import ROOT, run_plan
 from stacks.summary import render_summary
 from tests.k8s_schema import k8s_objects, validate_strict

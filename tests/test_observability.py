@@ -8,8 +8,8 @@ from typing import Any
 import promql_parser
 import pytest
 
-from components._common import SPOT_TAINT, STANDBY_TAINT, ConfigError
-from components.gpu_pools import GPU_TAINTS
+from components._common import ConfigError
+from components.facts import GPU_TAINTS, SPOT_TAINT, STANDBY_TAINT
 from components.observability import (
     CONFIG_ACCESS_ASSOCIATION,
     DASHBOARDS,

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from components.dra import TeamSpec, network_policy
+from components.dra import network_policy
+from components.teams import TeamSpec
 from policies.engine import Resource, Violation, evaluate
 from policies.pack_config import check_config, environment_config, pack_config
 from policies.rules import RULES, RULES_BY_ID

@@ -73,7 +73,7 @@ def test_gemma2_9b_fp8_kv_cache_halves_it() -> None:
 
 
 def test_dev_choices_are_the_cheapest_that_fit() -> None:
-    plan, issues = analyse(_cfg("dev"))
+    plan, issues = analyse(_cfg("dev").serving)
     assert issues == []
     assistant, research = plan.fits["assistant"].chosen, plan.fits["research-3b"].chosen
     assert assistant is not None
@@ -87,7 +87,7 @@ def test_dev_choices_are_the_cheapest_that_fit() -> None:
 
 
 def test_placement_packs_mig_slices_onto_fewer_gpus() -> None:
-    plan, _ = analyse(_cfg("dev"))
+    plan, _ = analyse(_cfg("dev").serving)
     mig = next(p for p in plan.placements if p.profile == "a100-1g")
     # 2 replicas on 1g.10gb slices: 7 per A100 -> 1 GPU instead of 2 whole GPUs
     assert (mig.replicas, mig.gpus, mig.whole_gpu_alternative) == (2, 1, 2)
@@ -118,7 +118,7 @@ def test_time_shared_deployments_share_a_team_claim() -> None:
             "profile": "t4-shared",
         },
     }
-    plan, issues = analyse(_cfg("dev", **models))
+    plan, issues = analyse(_cfg("dev", **models).serving)
     assert issues == []
     # each needs 3.62 + 2.3 + 0.22 = 6.1 GiB: two fit one 16 GiB T4 (95%) -> one shared claim, one GPU
     assert plan.fits["a"].shared_claim == plan.fits["b"].shared_claim == "t4-shared-0"
@@ -190,7 +190,7 @@ def test_explicit_params_for_a_model_not_in_the_catalog() -> None:
                 "source": "example/tiny-1b",
                 "contextLength": 4096,
             },
-        )
+        ).serving
     )
     assert issues == []
     chosen = plan.fits["tiny"].chosen
@@ -255,7 +255,7 @@ def test_deployment_is_secure_and_scheduled_on_the_active_colour(plan_documents:
 
 def test_a_changed_device_request_is_a_new_claim_template() -> None:
     """ResourceClaimTemplate specs are immutable: another device class or TP must get another name."""
-    plan, _ = analyse(_cfg("prod"))
+    plan, _ = analyse(_cfg("prod").serving)
     fit = plan.fits["chat-70b"]
     assert fit.chosen is not None
     other = dataclasses.replace(fit, chosen=dataclasses.replace(fit.chosen, device_class="a100-3g.mig.ai-platform"))
@@ -274,7 +274,7 @@ def test_bf16_falls_back_to_half_on_t4() -> None:
                 "contextLength": 4096,
                 "concurrency": 4,
             },
-        )
+        ).serving
     )
     dep = next(o for o in manifests(plan.fits["s"], "apps") if o["kind"] == "Deployment")
     args = dep["spec"]["template"]["spec"]["containers"][0]["args"]

@@ -83,7 +83,7 @@ def test_load_time_fp8_downloads_the_16_bit_checkpoint() -> None:
             mistral={"team": "research", "cluster": "weu1", "model": "mistral-7b-instruct-v0.3", "precision": "fp8"},
         )
     )
-    plan, _ = analyse(cfg)
+    plan, _ = analyse(cfg.serving)
     dep = next(o for o in manifests(plan.fits["mistral"], "research") if o["kind"] == "Deployment")
     pod = dep["spec"]["template"]["spec"]
     args = pod["containers"][0]["args"]

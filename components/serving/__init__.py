@@ -9,16 +9,13 @@ claimed through DRA; :func:`stack_cost` adds per-deployment cost lines to the pl
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from components.gpu_pools import pool_name
 from components.pricing import estimate_cost, price_table
-from components.serving.fit import Fit, ServingPlan, analyse, estimate
+from components.serving.fit import Fit, ServingInputs, ServingPlan, analyse, estimate
 from components.serving.spec import VLLM_IMAGE, ModelDeploymentSpec, catalog
 from components.serving.workload import ModelServing, ModelServingArgs, manifests
-
-if TYPE_CHECKING:
-    from stacks.config import PlatformConfig
 
 __all__ = [
     "VLLM_IMAGE",
@@ -26,6 +23,7 @@ __all__ = [
     "ModelDeploymentSpec",
     "ModelServing",
     "ModelServingArgs",
+    "ServingInputs",
     "ServingPlan",
     "analyse",
     "catalog",
@@ -35,7 +33,7 @@ __all__ = [
 ]
 
 
-def stack_cost(cfg: PlatformConfig, resources: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+def stack_cost(cfg: ServingInputs, resources: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """The plan's ``cost``: node pools and tiers from the plan resources plus one line per model deployment.
 
     ``expectedMonthlyUsd`` runs every pool at the larger of its ``minCount`` and the nodes its model

@@ -18,20 +18,21 @@ configuration, the sharing offers and the price table, and never registers resou
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from components._common import Issue
-from components.dra import SharingOffer, offers_for
-from components.gpu_pools import COLOURS, Colour, GpuPoolGroupSpec, GpuSlot, gpu_slots
+from components.dra import DraSpec, SharingOffer, offers_for
+from components.facts import COLOURS, Colour
+from components.gpu_pools import GpuPoolGroupSpec, GpuSlot, gpu_slots
 from components.gpu_skus import GpuSku
-from components.pricing import PriceTable, price_table
+from components.pricing import PriceTable, PricingSpec, price_table
 from components.serving.spec import KV_BYTES, WEIGHT_BYTES, ModelArch, ModelDeploymentSpec
+from components.teams import TeamSpec
 
 if TYPE_CHECKING:
     from components.cluster import ClusterSpec
-    from stacks.config import PlatformConfig
 
 GIB = 1024**3
 WEIGHT_OVERHEAD = 1.02
@@ -57,6 +58,17 @@ COMPUTE_CAPABILITY: dict[str, float] = {
 """CUDA compute capability by GPU model: bf16 and fp8 (weight-only Marlin on Ampere) need >= 8.0."""
 AMPERE = 8.0
 """The compute capability bf16 and fp8 need."""
+
+
+@dataclass(frozen=True)
+class ServingInputs:
+    """What model serving reads of a stack's configuration; the composition builds it (``PlatformConfig.serving``)."""
+
+    models: Mapping[str, ModelDeploymentSpec]
+    teams: Mapping[str, TeamSpec]
+    clusters: Mapping[str, ClusterSpec]
+    dra: DraSpec
+    pricing: PricingSpec
 
 
 @dataclass(frozen=True)
@@ -453,7 +465,7 @@ class ServingPlan:
         return lines
 
 
-def analyse(cfg: PlatformConfig, table: PriceTable | None = None) -> tuple[ServingPlan, list[Issue]]:
+def analyse(cfg: ServingInputs, table: PriceTable | None = None) -> tuple[ServingPlan, list[Issue]]:
     """Fit, choose and place every ``models.<name>`` of ``cfg``; issues use paths relative to the root."""
     models: dict[str, ModelDeploymentSpec] = dict(cfg.models)
     table = table or price_table(cfg.pricing)
@@ -567,7 +579,7 @@ def analyse(cfg: PlatformConfig, table: PriceTable | None = None) -> tuple[Servi
 
 
 def _switch_issue(
-    cfg: PlatformConfig, name: str, found: list[Candidate], table: PriceTable, allowed: set[str] | None
+    cfg: ServingInputs, name: str, found: list[Candidate], table: PriceTable, allowed: set[str] | None
 ) -> Issue | None:
     """A model that fits no active colour but fits a standby one: the blue-green ``active`` key is the cause.
 

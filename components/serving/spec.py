@@ -148,7 +148,7 @@ class ModelDeploymentSpec(Spec):
     pool: str | None = None
     """Pin a GPU pool group of the cluster; default: the cheapest that fits."""
     profile: str | None = None
-    """Pin a sharing profile (``sharing_offers``); default: the cheapest that fits."""
+    """Pin a sharing profile (``components.dra.offers_for``); default: the cheapest that fits."""
     hf_token: Annotated[str | None, Field(pattern=SECRET_KEY)] = None
     """Key in the ``ai-platform-secrets`` namespace holding a Hugging Face token (``pulumi config set --secret
     ai-platform-secrets:<key> <token>``). Gated catalog models use ``huggingFaceToken`` unless set; set it for

@@ -33,8 +33,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components._common import PROJECT, TYPE_PREFIX, ConfigError, Issue
-from components.dra import METRICS_COLLECTOR, MODEL_LABEL, RESOURCE_API_VERSION
-from components.gpu_pools import LABEL_COLOUR, LABEL_GROUP
+from components.facts import LABEL_COLOUR, LABEL_GROUP, METRICS_COLLECTOR, MODEL_LABEL, RESOURCE_API_VERSION
 from components.serving import timing
 from components.serving.fit import AMPERE, COMPUTE_CAPABILITY, GIB, RUNTIME_GIB, SURGE, Fit
 from components.serving.spec import WEIGHT_BYTES, ModelDeploymentSpec

@@ -7,8 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from components._common import STANDBY_TAINT
-from components.gpu_pools import COLOURS, LABEL_COLOUR, LABEL_GROUP, LABEL_ROLE
+from components.facts import COLOURS, LABEL_COLOUR, LABEL_GROUP, LABEL_ROLE, STANDBY_TAINT
 from policies.engine import AGENT_POOL, UNKNOWN, UNSET, Finding, Resource, Rule, RuleContext, StackView
 from policies.rules._util import at, problem, unknown
 from policies.rules.gpu import is_gpu_pool

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from components.gpu_pools import GPU_TAINTS, LABEL_ALLOCATION, LABEL_GROUP
+from components.facts import GPU_TAINTS, LABEL_ALLOCATION, LABEL_GROUP
 from components.gpu_skus import GPU_SKUS
 from policies.engine import AGENT_POOL, UNKNOWN, UNSET, Finding, Resource, Rule, RuleContext, StackView
 from policies.rules._util import at, expect, is_true, pool_sku, problem, unknown

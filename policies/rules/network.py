@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from components.dra import DEFAULT_NETWORK_POLICY, MODEL_LABEL, NAMESPACE_NAME_LABEL, TEAM_LABEL
+from components.facts import DEFAULT_NETWORK_POLICY, MODEL_LABEL, NAMESPACE_NAME_LABEL, TEAM_LABEL
 from policies.engine import UNKNOWN, Finding, Resource, Rule, RuleContext, StackView
 from policies.rules._util import at, unknown
 

@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from components.gpu_pools import LABEL_ALLOCATION
+from components.facts import LABEL_ALLOCATION
 from components.gpu_skus import gpu_sku
 from components.pricing import PricingSpec, estimate_cost, price_table
 from policies.engine import (

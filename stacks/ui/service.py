@@ -29,7 +29,7 @@ from components.serving.workload import token_config_keys
 from policies.rules import RULES
 from stacks.config import PlatformConfig, load_config
 from stacks.plan import SECRET, Plan, StackFile, _read_text, plan_stack_file, read_stack_file, stack_file_from_text
-from stacks.ui.stackedit import SECRETS_NAMESPACE, set_model, unified_diff
+from stacks.ui.stackedit import SECRET_PREFIX, set_model, unified_diff
 from stacks.ui.whatif import model_entry, what_if
 
 IMPORT_HOOK = ("components.serving.importer", "params_from_config_json")
@@ -126,9 +126,7 @@ class StackService:
     def _state_of(self, plan: Plan) -> dict[str, Any]:
         cfg = plan.config
         stack_file = self._stack_file(self.read_text())
-        secrets = sorted(
-            {*stack_file.secret_keys, *(k for k in stack_file.config_map if k.startswith(SECRETS_NAMESPACE))}
-        )
+        secrets = sorted({*stack_file.secret_keys, *(k for k in stack_file.config_map if k.startswith(SECRET_PREFIX))})
         # Tokens the models need and the file does not hold: the offline plan stands them in as [secret].
         missing = sorted(k for k in token_config_keys(cfg.models) if k not in stack_file.config_map)
         clusters = []

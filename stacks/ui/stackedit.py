@@ -25,10 +25,10 @@ from typing import Any
 
 import yaml
 
-from components._common import PROJECT, ConfigError
+from components._common import PROJECT, SECRETS_NAMESPACE, ConfigError
 
 MODELS_KEYS = (f"{PROJECT}:models", "models")
-SECRETS_NAMESPACE = f"{PROJECT}-secrets:"
+SECRET_PREFIX = f"{SECRETS_NAMESPACE}:"
 _KEY_LINE = re.compile(
     r"^(?P<indent> *)(?!-\s)(?P<key>\"[^\"]*\"|'[^']*'|(?:[^\s:#\"']|:(?=\S))(?:[^:#]|:(?=\S))*?):(?P<rest>\s.*|)$"
 )
@@ -173,7 +173,7 @@ def masked(text: str) -> str:
         if in_secret >= 0 and _content(body) and _indent(body) <= in_secret:
             in_secret = -1
         found = _key(body)
-        if found and found[1].startswith(SECRETS_NAMESPACE):
+        if found and found[1].startswith(SECRET_PREFIX):
             if found[2] and not found[2].startswith("#"):
                 body = body[: body.index(":", body.index(found[1]) + len(found[1])) + 1] + " [secret]"
             else:

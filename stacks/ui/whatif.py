@@ -17,7 +17,7 @@ the smallest share of physical GPUs. No fit arithmetic lives here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 from pydantic import TypeAdapter, ValidationError
@@ -199,7 +199,7 @@ def _option(
     fits = candidate.fits
     if fits and analyse_stack:
         pinned = spec.model_copy(update={"pool": candidate.pool_group, "profile": candidate.profile})
-        trial = cfg.model_copy(update={"models": {**cfg.models, name: pinned}})
+        trial = replace(cfg.serving, models={**cfg.models, name: pinned})
         plan, issues = analyse(trial, table)
         fit = plan.fits[name]
         issues = [*issues, *load_issues([fit])]
