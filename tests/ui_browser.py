@@ -120,6 +120,9 @@ def screenshot(target: Path) -> None:
         shutil.copyfile(ROOT / "Pulumi.dev.yaml", copy)
         with running_server("dev", copy) as server, chromium(1400, 2700) as driver:
             choose_fit_change(driver, server.url, "llama-3.2-3b-instruct", "research", "chat", "fp8")
+            # The whole page, not the window's blank rest.
+            height = driver.execute_script("return document.querySelector('main').getBoundingClientRect().bottom")
+            driver.set_window_size(1400, int(height) + 140)  # the window frame takes some of it
             driver.save_screenshot(str(target))
 
 
