@@ -13,8 +13,8 @@ from components.serving.fit import GIB, Estimate
 from components.serving.throughput import BANDWIDTH_GBPS, decode_throughput
 from stacks.config import load_config
 from stacks.plan import read_stack_file, stack_file_from_text
-from stacks.ui.stackedit import masked, set_model, unified_diff
-from stacks.ui.whatif import what_if
+from stacks.ui.stackedit import existing_entry, masked, set_model, unified_diff
+from stacks.ui.whatif import model_entry, what_if
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV = (ROOT / "Pulumi.dev.yaml").read_text()
@@ -234,3 +234,27 @@ def test_throughput_scales_with_the_bandwidth_a_device_gets() -> None:
     assert whole.tokens_per_second == pytest.approx(8 / (10 * GIB / (1935e9 * 0.6)))
     assert decode_throughput(estimate, "B200", 1.0, 8) is None
     assert set(BANDWIDTH_GBPS) >= {"T4", "A10", "A100-40GB", "A100-80GB", "H100-NVL", "H100", "H200", "MI300X"}
+
+
+def test_editing_a_deployment_keeps_the_keys_the_page_does_not_manage() -> None:
+    existing = {
+        "team": "apps",
+        "cluster": "weu1",
+        "model": "m",
+        "kvCacheDtype": "fp8",
+        "hfToken": "myToken",
+        "pool": "t4",
+    }
+    request = {"team": "research", "cluster": "weu1", "model": "m", "contextLength": "4096"}
+    assert model_entry(request, existing) == {
+        "team": "research",
+        "cluster": "weu1",
+        "model": "m",
+        "kvCacheDtype": "fp8",
+        "hfToken": "myToken",
+        "contextLength": 4096,
+    }
+    text = "config:\n  ai-platform:models:\n    chat:\n      team: apps\n      kvCacheDtype: fp8\n"
+    assert existing_entry(text, "chat") == {"team": "apps", "kvCacheDtype": "fp8"}
+    assert existing_entry(text, "other") is None
+    assert existing_entry("config: [", "chat") is None

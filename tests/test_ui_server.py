@@ -354,3 +354,14 @@ def test_cli_port_in_use(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     out, err = capsys.readouterr()
     assert out == ""
     assert err.strip() == f"--port: cannot listen on 127.0.0.1:{port} (address in use). Fix: pick another --port"
+
+
+def test_an_unexpected_failure_is_one_line_not_a_dropped_connection(
+    ui: tuple[UiServer, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(self: StackService, request: dict[str, Any]) -> dict[str, Any]:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(StackService, "fit", broken)
+    status, body = api(ui[0], "POST", "/api/fit", CHAT)
+    assert (status, body) == (500, {"error": "internal error (RuntimeError); see the ui terminal"})

@@ -25,6 +25,7 @@ import ipaddress
 import json
 import secrets
 import sys
+import traceback
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -149,6 +150,13 @@ class Handler(BaseHTTPRequestHandler):
                 self._error(HTTPStatus.NOT_FOUND, f"no such page: {path[:80]}")
         except ConfigError as exc:
             self._error(HTTPStatus.CONFLICT, exc.lines[0], lines=exc.lines)
+        except Exception as exc:
+            self._internal(exc)
+
+    def _internal(self, exc: Exception) -> None:
+        """An unexpected failure: one line to the page, the traceback to the terminal that runs the server."""
+        traceback.print_exc(file=sys.stderr)
+        self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"internal error ({type(exc).__name__}); see the ui terminal")
 
     def _page(self) -> bytes:
         page = (STATIC / "index.html").read_text(encoding="utf-8")
@@ -199,6 +207,8 @@ class Handler(BaseHTTPRequestHandler):
             self._error(HTTPStatus.BAD_REQUEST, str(exc))
         except ConfigError as exc:
             self._error(HTTPStatus.CONFLICT, exc.lines[0], lines=exc.lines)
+        except Exception as exc:
+            self._internal(exc)
 
     def _post_fit(self, body: dict[str, Any]) -> None:
         self._json(HTTPStatus.OK, self.server.service.fit(body))

@@ -28,8 +28,17 @@ from components.serving import catalog
 from components.serving.workload import token_config_keys
 from policies.rules import RULES
 from stacks.config import PlatformConfig, load_config
-from stacks.plan import SECRET, Plan, StackFile, _read_text, plan_stack_file, read_stack_file, stack_file_from_text
-from stacks.ui.stackedit import SECRET_PREFIX, set_model, unified_diff
+from stacks.plan import (
+    ROOT,
+    SECRET,
+    Plan,
+    StackFile,
+    _read_text,
+    plan_stack_file,
+    read_stack_file,
+    stack_file_from_text,
+)
+from stacks.ui.stackedit import SECRET_PREFIX, existing_entry, set_model, unified_diff
 from stacks.ui.whatif import model_entry, what_if
 
 IMPORT_HOOK = ("components.serving.importer", "params_from_config_json")
@@ -89,7 +98,7 @@ class StackService:
     def __init__(self, stack: str, config_file: str | Path | None = None) -> None:
         first = read_stack_file(stack, config_file)  # refuses a bad name, a missing or unreadable file
         self.stack = stack
-        self.path = Path(config_file) if config_file else Path(__file__).resolve().parents[2] / first.source
+        self.path = Path(config_file) if config_file else ROOT / first.source
         self.filename = first.source
         # The Pulumi SDK's mock runtime wants an asyncio loop in the thread that runs the program.
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plan", initializer=_new_event_loop)
@@ -229,13 +238,14 @@ class StackService:
 
     def fit(self, request: dict[str, Any]) -> dict[str, Any]:
         name = _name(request)
-        return what_if(self.config(), self.filename, name, request).to_json()
+        existing = existing_entry(self.read_text(), name)
+        return what_if(self.config(), self.filename, name, request, existing).to_json()
 
     # --- the change ---------------------------------------------------------------------------------
     def propose(self, request: dict[str, Any]) -> Proposal:
         name = _name(request)
-        entry = model_entry(request)
         text = self.read_text()
+        entry = model_entry(request, existing_entry(text, name))
         base = _sha(text)
         errors: list[str] = []
         try:

@@ -201,3 +201,17 @@ def unified_diff(old: str, new: str, filename: str) -> str:
             tofile=f"b/{filename}",
         )
     )
+
+
+def existing_entry(text: str, name: str) -> dict[str, Any] | None:
+    """``models.<name>`` as the stack file has it now (None when there is none)."""
+    try:
+        document = yaml.safe_load(text) or {}
+    except yaml.YAMLError:
+        return None
+    config = document.get("config") if isinstance(document, dict) else None
+    if not isinstance(config, dict):
+        return None
+    models = next((config[k] for k in MODELS_KEYS if k in config), None)
+    entry = models.get(name) if isinstance(models, dict) else None
+    return dict(entry) if isinstance(entry, dict) else None

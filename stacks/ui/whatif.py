@@ -65,19 +65,23 @@ class WhatIf:
         }
 
 
-def model_entry(request: dict[str, Any]) -> dict[str, Any]:
-    """The ``models.<name>`` map the request describes, keys in stack-file order, empty values left out."""
-    entry: dict[str, Any] = {}
-    for key in MODEL_FIELDS:
+def model_entry(request: dict[str, Any], existing: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``models.<name>`` map the request describes, keys in stack-file order, empty values left out.
+
+    ``existing``: the entry as the stack file has it now. Its keys the page does not manage (``hfToken``,
+    ``kvCacheDtype``, ``image``, ...) stay, in their place; the managed ones take the request's values.
+    """
+    managed = (*MODEL_FIELDS, "pool", "profile")
+    wanted: dict[str, Any] = {}
+    for key in managed:
         value = request.get(key)
         if value is None or value == "":
             continue
         if key in ("contextLength", "concurrency", "replicas") and isinstance(value, str) and value.strip().isdigit():
             value = int(value.strip())
-        entry[key] = value
-    for key in ("pool", "profile"):
-        if request.get(key):
-            entry[key] = request[key]
+        wanted[key] = value
+    entry = {k: wanted.get(k, v) for k, v in (existing or {}).items() if k not in managed or k in wanted}
+    entry.update((k, v) for k, v in wanted.items() if k not in entry)
     return entry
 
 
@@ -85,10 +89,13 @@ def option_id(pool_group: str, colour: str, profile: str) -> str:
     return f"{pool_group}/{colour}/{profile}"
 
 
-def what_if(cfg: PlatformConfig, source: str, name: str, request: dict[str, Any]) -> WhatIf:
+def what_if(
+    cfg: PlatformConfig, source: str, name: str, request: dict[str, Any], existing: dict[str, Any] | None = None
+) -> WhatIf:
     """Evaluate ``request`` (the page's form: model, team, cluster, precision, context, concurrency, replicas)
-    as ``models.<name>`` of ``cfg`` against every pool and sharing profile of its cluster."""
-    entry = model_entry({k: v for k, v in request.items() if k not in ("pool", "profile")})
+    as ``models.<name>`` of ``cfg`` against every pool and sharing profile of its cluster (``existing``: the
+    entry the file has for ``name`` now, whose other keys count too)."""
+    entry = model_entry({k: v for k, v in request.items() if k not in ("pool", "profile")}, existing)
     result = WhatIf(name, entry)
     result.errors = _entry_errors(cfg, source, name, entry)
     if result.errors:

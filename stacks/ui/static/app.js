@@ -73,7 +73,8 @@ function renderState(state) {
   fill(document.querySelector("#models-table tbody"), state.models.map((m) => el("tr", {},
     el("td", {}, m.model), el("td", {}, m.team), el("td", {}, m.catalogModel), el("td", {}, m.precision),
     el("td", {}, `${m.cluster}/${m.pool}/${m.profile}`), el("td", {}, m.gpus),
-    el("td", {}, `${m.neededGibPerGpu}/${m.availableGibPerGpu}`), el("td", {}, usd(m.monthlyUsd)))));
+    el("td", {}, `${m.neededGibPerGpu}/${m.availableGibPerGpu}`), el("td", {}, usd(m.monthlyUsd)),
+    el("td", {}, el("button", { type: "button", class: "edit", onclick: () => editModel(m.model) }, "Edit")))));
   const verdicts = policy.violations.map((v) => el("li", {}, badge(v.enforcement, v.enforcement === "mandatory" ? "bad" : "advisory"), `${v.policy}: ${v.message}`));
   if (!verdicts.length) verdicts.push(el("li", {}, badge("pass", "ok"), `all ${policy.rules} rules pass`));
   for (const finding of state.rehearsal) verdicts.push(el("li", {}, badge(finding.severity, finding.severity === "error" ? "bad" : "advisory"), `rehearsal ${finding.kind}: ${finding.message}`));
@@ -158,6 +159,17 @@ function useModel(key) {
   document.getElementById("f-model").value = key;
   const name = document.getElementById("f-name");
   if (!name.value) name.value = key.replace(/[^a-z0-9-]/g, "-").replace(/^-+|-+$/g, "").slice(0, 40);
+  document.getElementById("fit").scrollIntoView();
+}
+
+function editModel(name) {
+  // Load a deployment of the stack into the form: the change then replaces models.<name>.
+  const entry = STATE.modelEntries[name];
+  document.getElementById("f-name").value = name;
+  for (const field of FIELDS.slice(1)) {
+    const value = entry[field];
+    document.getElementById(`f-${field}`).value = value === null || value === undefined ? "" : String(value);
+  }
   document.getElementById("fit").scrollIntoView();
 }
 
