@@ -258,3 +258,12 @@ def test_editing_a_deployment_keeps_the_keys_the_page_does_not_manage() -> None:
     assert existing_entry(text, "chat") == {"team": "apps", "kvCacheDtype": "fp8"}
     assert existing_entry(text, "other") is None
     assert existing_entry("config: [", "chat") is None
+
+
+def test_windows_line_endings_stay() -> None:
+    text = "config:\r\n  ai-platform:models:\r\n    a:\r\n      team: t\r\n  ai-platform:owner: me\r\n"
+    new = set_model(text, "b", {"team": "u"}, "f.yaml")
+    assert new == (
+        "config:\r\n  ai-platform:models:\r\n    a:\r\n      team: t\r\n"
+        "    b:\r\n      team: u\r\n  ai-platform:owner: me\r\n"
+    )

@@ -17,7 +17,7 @@ import pytest
 from stacks.__main__ import main
 from stacks.plan import run_plan
 from stacks.ui import server as server_module
-from stacks.ui.server import Handler, UiServer, serve
+from stacks.ui.server import Handler, UiServer, allowed_hosts, serve
 from stacks.ui.service import StackService
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -365,3 +365,8 @@ def test_an_unexpected_failure_is_one_line_not_a_dropped_connection(
     monkeypatch.setattr(StackService, "fit", broken)
     status, body = api(ui[0], "POST", "/api/fit", CHAT)
     assert (status, body) == (500, {"error": "internal error (RuntimeError); see the ui terminal"})
+
+
+def test_host_names_of_the_server() -> None:
+    assert allowed_hosts(8080) == {"127.0.0.1:8080", "localhost:8080"}
+    assert allowed_hosts(80) == {"127.0.0.1:80", "localhost:80", "127.0.0.1", "localhost"}

@@ -54,6 +54,12 @@ HEADERS = {
 }
 
 
+def allowed_hosts(port: int) -> set[str]:
+    """The ``Host`` values that name this server (browsers leave the default port 80 out)."""
+    hosts = {f"127.0.0.1:{port}", f"localhost:{port}"}
+    return hosts | {"127.0.0.1", "localhost"} if port == 80 else hosts
+
+
 class UiServer(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -62,7 +68,7 @@ class UiServer(ThreadingHTTPServer):
         self.csrf_token = secrets.token_urlsafe(32)
         super().__init__((BIND_HOST, port), Handler)
         self.port = self.server_address[1]
-        self.allowed_hosts = {f"127.0.0.1:{self.port}", f"localhost:{self.port}"}
+        self.allowed_hosts = allowed_hosts(self.port)
         self.origins = {f"http://{host}" for host in self.allowed_hosts}
 
     @property

@@ -74,18 +74,19 @@ def _block_end(lines: list[str], start: int, indent: int) -> int:
     return min(end, last)
 
 
-def _render(name: str, entry: dict[str, Any], indent: int, step: int) -> list[str]:
+def _render(name: str, entry: dict[str, Any], indent: int, step: int, newline: str = "\n") -> list[str]:
     text = yaml.safe_dump(
         {name: entry}, sort_keys=False, default_flow_style=False, indent=step, width=1000, allow_unicode=True
     )
-    return [(" " * indent + line).rstrip() + "\n" for line in text.splitlines()]
+    return [(" " * indent + line).rstrip() + newline for line in text.splitlines()]
 
 
 def set_model(text: str, name: str, entry: dict[str, Any], source: str) -> str:
     """``text`` with ``models.<name>`` set to ``entry``; everything else byte for byte as it was."""
+    newline = "\r\n" if "\r\n" in text else "\n"  # the file's own line endings
     lines = text.splitlines(keepends=True)
     if lines and not lines[-1].endswith("\n"):
-        lines[-1] += "\n"
+        lines[-1] += newline
     config_at = next((i for i, line in enumerate(lines) if (k := _key(line)) and k[0] == 0 and k[1] == "config"), None)
     if config_at is None:
         raise ConfigError([f"{source}: expected a top-level 'config:' map (the page edits only that map)"])
@@ -100,7 +101,10 @@ def set_model(text: str, name: str, entry: dict[str, Any], source: str) -> str:
             break
     new_lines = list(lines)
     if models_at is None:
-        block = [" " * child_indent + f"{MODELS_KEYS[0]}:\n", *_render(name, entry, child_indent + 2, 2)]
+        block = [
+            " " * child_indent + f"{MODELS_KEYS[0]}:{newline}",
+            *_render(name, entry, child_indent + 2, 2, newline),
+        ]
         new_lines[config_end:config_end] = block
     else:
         _, models_key, rest = _key(lines[models_at]) or (0, "", "")
@@ -113,12 +117,12 @@ def set_model(text: str, name: str, entry: dict[str, Any], source: str) -> str:
                 ]
             )
         if rest == "{}":
-            new_lines[models_at] = " " * child_indent + f"{models_key}:\n"
+            new_lines[models_at] = " " * child_indent + f"{models_key}:{newline}"
         models_end = _block_end(new_lines, models_at, child_indent)
         entries = [i for i in range(models_at + 1, models_end) if _content(new_lines[i])]
         entry_indent = _indent(new_lines[entries[0]]) if entries else child_indent + 2
         step = _field_step(new_lines, entries, entry_indent)
-        rendered = _render(name, entry, entry_indent, step)
+        rendered = _render(name, entry, entry_indent, step, newline)
         existing = None
         for i in entries:
             found = _key(new_lines[i])
