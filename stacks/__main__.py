@@ -1,10 +1,11 @@
-"""The offline tools: ``python -m stacks plan|diff|fit|check|policy-config``.
+"""The offline tools: ``python -m stacks plan|diff|fit|check|policy-config|ui``.
 
 plan STACK [--config-file FILE] [--json FILE]: run the program under mocks and summarize it.
 diff BASE HEAD [--markdown FILE] [--json FILE]: what a change does (docs/diff.md); BASE/HEAD are plan documents or
 `pulumi stack export` files, or --base-ref/--head-ref REF with --stack STACK (HEAD defaults to the working tree).
 fit STACK: the model-serving fit table. check PLAN.json: the policy pack on a plan file.
 policy-config STACK: the ``--policy-pack-config`` JSON for ``pulumi preview --policy-pack policies``.
+ui STACK [--port 8080]: the local self-service page (model fit, cost, the stack-file change; docs/ui.md).
 
 Exit codes: 0 clean, 1 a mandatory policy fails (plan: or the first-deploy rehearsal finds an error; diff: or an
 unsafe transition), 2
@@ -23,6 +24,8 @@ from stacks import check as check_cli
 from stacks.config import load_config
 from stacks.plan import read_stack_file, run_plan
 from stacks.summary import render_summary, serving_summary_lines
+from stacks.ui.cli import DEFAULT_PORT
+from stacks.ui.cli import run as ui_run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,12 +52,18 @@ def main(argv: list[str] | None = None) -> int:
     policy_config = commands.add_parser("policy-config", help="print the --policy-pack-config JSON of a stack")
     policy_config.add_argument("stack")
     policy_config.add_argument("--config-file", help="use this stack file instead of Pulumi.<stack>.yaml")
+    ui = commands.add_parser("ui", help="serve the local self-service page on 127.0.0.1 (docs/ui.md)")
+    ui.add_argument("stack")
+    ui.add_argument("--port", default=str(DEFAULT_PORT), help=f"TCP port on 127.0.0.1 (default {DEFAULT_PORT})")
+    ui.add_argument("--config-file", help="use this stack file instead of Pulumi.<stack>.yaml")
     args = parser.parse_args(argv)
 
     if args.command == "check":
         return check_cli.check(args.plan_file)
     if args.command == "policy-config":
         return check_cli.policy_config(args.stack, args.config_file)
+    if args.command == "ui":
+        return ui_run(args.stack, args.port, args.config_file)
 
     if args.command == "diff":
         return run_diff(args)
