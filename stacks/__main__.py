@@ -1,7 +1,8 @@
 """The offline tools: ``python -m stacks plan|fit|check|policy-config``.
 
 plan STACK [--config-file FILE] [--json FILE]: run the program under mocks and summarize it.
-fit STACK: the model-serving fit table. check PLAN.json: the policy pack on a plan file.
+fit STACK [--json]: the model-serving fit table (or its numbers as JSON). check PLAN.json: the policy pack on a
+plan file. model import CONFIG_JSON [--safetensors-index FILE] [--name NAME]: a catalog entry from config.json.
 policy-config STACK: the ``--policy-pack-config`` JSON for ``pulumi preview --policy-pack policies``.
 
 Exit codes: 0 clean, 1 a mandatory policy fails (plan: or the first-deploy rehearsal finds an error), 2
@@ -17,9 +18,10 @@ from pathlib import Path
 
 from components._common import ConfigError
 from stacks import check as check_cli
+from stacks import model_cli
 from stacks.config import load_config
 from stacks.plan import read_stack_file, run_plan
-from stacks.summary import render_summary, serving_summary_lines
+from stacks.summary import render_summary, serving_json, serving_summary_lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     fit = commands.add_parser("fit", help="show where each model deployment fits, its GPUs and monthly cost")
     fit.add_argument("stack")
     fit.add_argument("--config-file", help="use this stack file instead of Pulumi.<stack>.yaml")
+    fit.add_argument("--json", action="store_true", help="print the fit, throughput and packing numbers as JSON")
+    model_cli.add_parser(commands)
     check = commands.add_parser("check", help="evaluate the policy pack on a plan file (exit 0 ok, 1 fail, 2 bad)")
     check.add_argument("plan_file")
     policy_config = commands.add_parser("policy-config", help="print the --policy-pack-config JSON of a stack")
@@ -45,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         return check_cli.check(args.plan_file)
     if args.command == "policy-config":
         return check_cli.policy_config(args.stack, args.config_file)
+    if args.command == "model":
+        return model_cli.run(args)
 
     if args.command == "plan":
         try:
@@ -72,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as exc:
             print("\n".join(exc.lines), file=sys.stderr)
             return 2
+        if args.json:
+            print(json.dumps(serving_json(cfg), indent=2))
+            return 0
         print("\n".join(serving_summary_lines(cfg)))
         return 0
     return 2

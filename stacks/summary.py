@@ -86,6 +86,12 @@ def render_summary(plan: Plan) -> str:
     return "\n".join(lines)
 
 
+def serving_json(cfg: PlatformConfig) -> dict[str, Any]:
+    """``stacks fit STACK --json``: the same numbers as the table (``cost.serving`` of the plan document)."""
+    serving, _ = analyse(cfg.serving)
+    return {"schema": "platform-fit/v1", "prices": serving.table.meta(), **serving.to_json()}
+
+
 def serving_summary_lines(cfg: PlatformConfig, cost: dict[str, Any] | None = None) -> list[str]:
     """Model serving fit table and, in a plan, the stack's monthly cost (components/serving, pricing)."""
     serving, _ = analyse(cfg.serving)
