@@ -21,7 +21,7 @@ from stacks import check as check_cli
 from stacks import model_cli
 from stacks.config import load_config
 from stacks.plan import read_stack_file, run_plan
-from stacks.summary import render_summary, serving_json, serving_summary_lines
+from stacks.summary import render_summary, serving_json, serving_markdown, serving_summary_lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     fit.add_argument("stack")
     fit.add_argument("--config-file", help="use this stack file instead of Pulumi.<stack>.yaml")
     fit.add_argument("--json", action="store_true", help="print the fit, throughput and packing numbers as JSON")
+    fit.add_argument("--markdown", action="store_true", help="print the fit table's markdown rows (README)")
     model_cli.add_parser(commands)
     check = commands.add_parser("check", help="evaluate the policy pack on a plan file (exit 0 ok, 1 fail, 2 bad)")
     check.add_argument("plan_file")
@@ -80,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if args.json:
             print(json.dumps(serving_json(cfg), indent=2))
+            return 0
+        if args.markdown:
+            print("\n".join(serving_markdown(args.stack, cfg)))
             return 0
         print("\n".join(serving_summary_lines(cfg)))
         return 0

@@ -49,3 +49,25 @@ def fit_table(plan: ServingPlan) -> list[str]:
         f"not in the table priced at {meta['fallbackRegion']}"
     )
     return lines
+
+
+MARKDOWN_HEADER = [
+    "| stack | model | precision | GPUs (TP) | pool/profile | GPU | KV tokens | seqs at context | tok/s per replica | "
+    "USD / M tokens | USD/month |",
+    "|---|---|---|---:|---|---|---:|---:|---:|---:|---:|",
+]
+
+
+def fit_markdown_rows(stack: str, plan: ServingPlan) -> list[str]:
+    """One markdown row per deployment (README and docs/model-serving.md; ``stacks fit STACK --markdown``)."""
+    rows = []
+    for row, fit in zip(plan.rows(), plan.fits.values(), strict=True):
+        gpu = fit.chosen.sku.gpu.name if fit.chosen else "-"
+        per_token = f"{row['usdPerMillionTokens']:.2f}" if row["usdPerMillionTokens"] is not None else "unpriced"
+        monthly = f"{row['monthlyUsd']:,.0f}" if row["monthlyUsd"] is not None else "unpriced"
+        rows.append(
+            f"| {stack} | {row['model']} ({row['catalogModel']}) | {row['precision']} | {row['gpus']} "
+            f"({row['tensorParallel']}) | {row['pool']}/{row['profile']} | {gpu} | {row['kvCacheTokens']:,} | "
+            f"{row['maxSequences']} | {row['decodeTokensPerSecond']:,.0f} | {per_token} | {monthly} |"
+        )
+    return rows
