@@ -173,6 +173,9 @@ def test_packing_fills_paid_slices_before_a_cheaper_gpu() -> None:
     # 9.42 (assistant) + 2 x 7.99 (research-3b) + 6.14 (extra) = 31.5 GiB: 1 x 80 GB A100 or 2 x 16 GB T4
     assert bound["memoryGib"] == pytest.approx(9.42 + 2 * 7.99 + 6.14, abs=0.05)
     assert bound["perGpuModel"] == {"A100-80GB": 1, "T4": 2}
+    # Whole slices and GPUs: 3 x 1/7 A100 (1g) + assistant's least share, 9.42 GiB of a 95% T4 (time-shared) -> 2
+    assert bound["slotGpus"] == math.ceil(3 / 7 + 9.42 / (16 * 0.95)) == 2
+    assert summary["slotBoundGpus"] == 2
     mig = next(p for p in plan.placements if p.profile == "a100-1g")
     assert sorted(mig.models) == ["extra", "research-3b"]
 

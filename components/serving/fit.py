@@ -349,6 +349,16 @@ def _throughput_row(t: Throughput | None) -> dict[str, Any]:
     }
 
 
+def _gpu_share(c: Candidate) -> float:
+    """The least part of a GPU one replica on ``c`` takes: TP whole GPUs, one MIG slice (1/slices per GPU), or,
+    time-shared, its memory over 95% of the GPU (at least one of ``per_gpu`` tenants)."""
+    if c.kind == "mig":
+        return 1 / c.per_gpu
+    if c.kind == "timeShared" and c.estimate is not None:
+        return max(1 / c.per_gpu, c.estimate.total_gib / (c.device_memory_gib * TIME_SHARE_MAX_UTILISATION))
+    return float(c.tp)
+
+
 def vllm_memory_utilisation(c: Candidate) -> float:
     """The ``--gpu-memory-utilization`` vLLM is given: the deployment's setting, or, time-shared, only its share
     of the whole GPU (what it needs plus 0.5 GiB, in whole percent, at most 0.95)."""
@@ -502,12 +512,18 @@ class ServingPlan:
         return [fit.row(self.table.hours_per_month) for fit in self.fits.values()]
 
     def lower_bounds(self) -> dict[str, dict[str, Any]]:
-        """Per cluster: ceil(total replica memory / GPU memory), overall and per GPU model its models fit on."""
+        """Per cluster: ceil(total replica memory / GPU memory), overall and per GPU model its models fit on; and
+        ``slotGpus``, ceil(sum of the least GPU share each replica can take): a tighter bound, since a MIG slice or
+        a whole GPU is taken whole however little of it a model fills."""
         needs: dict[str, list[float]] = {}
         memory: dict[str, dict[str, float]] = {}
+        shares: dict[str, float] = {}
         for fit in self.fits.values():
             if not fit.options:
                 continue
+            shares[fit.spec.cluster] = shares.get(fit.spec.cluster, 0.0) + fit.spec.replicas * min(
+                _gpu_share(o) for o in fit.options
+            )
             arch = fit.spec.arch
             assert arch is not None
             spec = fit.spec
@@ -526,6 +542,7 @@ class ServingPlan:
                 "gpus": overall,
                 "perGpuModel": per_model,
                 "memoryGib": round(sum(needs[cluster]), 2),
+                "slotGpus": math.ceil(shares[cluster] - 1e-9),
                 "placedGpus": placed,
             }
         return bounds
@@ -543,6 +560,7 @@ class ServingPlan:
             "gpusSaved": alternative - gpus,
             "lowerBoundGpus": bound,
             "gpusAboveBound": gpus - bound,
+            "slotBoundGpus": sum(b["slotGpus"] for b in bounds.values()),
             "lowerBounds": bounds,
             "throughputAssumptions": {
                 "decodeEfficiency": DECODE_EFFICIENCY,
@@ -709,7 +727,12 @@ def choose(plan: ServingPlan, teams: Any) -> list[Placement]:
         cost = sum(p.gpus * (p.hourly_usd_per_gpu or 0.0) for p in placements)
         return over, sum(p.gpus for p in placements), round(cost, 6)
 
-    placements = apply(search([len(f.options) for f in placed], score))
+    labels = sorted({(o.pool_group, o.profile) for f in placed for o in f.options})
+    starts = [
+        tuple(next((i for i, o in enumerate(f.options) if (o.pool_group, o.profile) == label), 0) for f in placed)
+        for label in labels
+    ]
+    placements = apply(search([len(f.options) for f in placed], score, starts))
     pods: dict[tuple[str, str, str, str], int] = {}
     for fit in placed:
         if fit.shared_claim and fit.chosen is not None:

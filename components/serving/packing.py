@@ -6,8 +6,9 @@ GPU while their memory adds up). :func:`search` chooses the combination with the
 computes (the fit scores: rule violations, then GPUs, then the GPUs' hourly cost):
 
 - exact: every combination, when there are at most ``EXACT_LIMIT`` of them;
-- otherwise local search from the cheapest-per-replica choice: change one deployment's candidate at a time,
-  keep a change that lowers the score, until no single change does (at most ``MAX_PASSES`` sweeps).
+- otherwise local search from the cheapest-per-replica choice and from one start per (pool, profile) with
+  every deployment that fits there moved there: change one deployment's candidate at a time, keep a change
+  that lowers the score, until no single change does (at most ``MAX_PASSES`` sweeps); the best end wins.
 
 Ties keep the combination that comes first (candidates are ordered cheapest per replica first), so the result
 is deterministic. :func:`lower_bound` is ceil(total memory / GPU memory): no packing can use fewer GPUs.
@@ -25,14 +26,36 @@ EXACT_LIMIT = 4096
 MAX_PASSES = 8
 
 
-def search(counts: Sequence[int], score: Callable[[tuple[int, ...]], Any]) -> tuple[int, ...]:
-    """The choice (one index per deployment, ``0 <= i < counts[d]``) with the lowest ``score``."""
+def search(
+    counts: Sequence[int],
+    score: Callable[[tuple[int, ...]], Any],
+    starts: Sequence[tuple[int, ...]] = (),
+) -> tuple[int, ...]:
+    """The choice (one index per deployment, ``0 <= i < counts[d]``) with the lowest ``score``.
+
+    ``starts``: more starting choices for the local search besides all-zeros (the fit passes one per pool and
+    sharing profile: every deployment that fits there, there), so consolidations that no single change reaches
+    (several deployments leaving a GPU together) are found too.
+    """
     if not counts:
         return ()
     if math.prod(counts) <= EXACT_LIMIT:
         return min(itertools.product(*(range(c) for c in counts)), key=lambda choice: (score(choice), choice))
-    best = tuple(0 for _ in counts)
-    best_score = score(best)
+    best: tuple[int, ...] | None = None
+    best_score: Any = None
+    for start in dict.fromkeys([tuple(0 for _ in counts), *starts]):
+        found, found_score = _descend(counts, score, start)
+        if best is None or (found_score, found) < (best_score, best):
+            best, best_score = found, found_score
+    assert best is not None
+    return best
+
+
+def _descend(
+    counts: Sequence[int], score: Callable[[tuple[int, ...]], Any], start: tuple[int, ...]
+) -> tuple[tuple[int, ...], Any]:
+    """Single-deployment changes from ``start`` while one lowers the score (best change per deployment)."""
+    best, best_score = start, score(start)
     for _ in range(MAX_PASSES):
         improved = False
         for index, count in enumerate(counts):
@@ -45,7 +68,7 @@ def search(counts: Sequence[int], score: Callable[[tuple[int, ...]], Any]) -> tu
                     best, best_score, improved = trial, trial_score, True
         if not improved:
             break
-    return best
+    return best, best_score
 
 
 def lower_bound(needs_gib: Sequence[float], memory_gib: Mapping[str, float]) -> tuple[int, dict[str, int]]:

@@ -32,7 +32,7 @@ def fit_table(plan: ServingPlan) -> list[str]:
         per_model = ", ".join(f"{gpu} {n}" for gpu, n in bound["perGpuModel"].items())
         lines.append(
             f"    {cluster}: {bound['placedGpus']} GPUs placed; bound ceil({bound['memoryGib']:.1f} GiB / GPU memory): "
-            f"{bound['gpus']} ({per_model})"
+            f"{bound['gpus']} ({per_model}); whole slices and GPUs: {bound['slotGpus']}"
         )
     for p in plan.placements:
         lines.append(
