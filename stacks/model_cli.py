@@ -79,10 +79,23 @@ def _entry(args: argparse.Namespace) -> tuple[str, str]:
 
 
 def _append(catalog: Path, key: str, text: str) -> None:
-    document = yaml.safe_load(catalog.read_text(encoding="utf-8")) or {}
+    try:
+        document = yaml.safe_load(catalog.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(
+            [
+                f"--append: cannot read the catalog {catalog.name} ({' '.join(str(exc).split())}). "
+                "Fix: restore components/data/models.yaml"
+            ]
+        ) from exc
     if key in (document.get("models") or {}):
         raise ConfigError(
             [f"--name: {key} is already in {catalog.name} (got {key!r}). Fix: pick another --name or edit the entry"]
         )
     body = catalog.read_text(encoding="utf-8")
-    catalog.write_text(body + ("" if body.endswith("\n") else "\n") + text, encoding="utf-8")
+    try:
+        catalog.write_text(body + ("" if body.endswith("\n") else "\n") + text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            [f"--append: cannot write {catalog.name} ({exc.strerror or exc}). Fix: print the entry and paste it"]
+        ) from exc

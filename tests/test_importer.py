@@ -215,3 +215,49 @@ def test_missing_files_and_names(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert capsys.readouterr().err.startswith("--name: is not a catalog key")
     assert main(["model", "import", str(_bad(tmp_path, BASE)), "--source", "not a repo"]) == 2
     assert capsys.readouterr().err.startswith("--source: is not a Hugging Face repository id")
+
+
+@pytest.mark.parametrize(
+    ("quantization", "precision"),
+    [
+        ({"quant_method": "awq", "bits": 4, "group_size": 128, "version": "gemm", "zero_point": True}, "int4"),
+        ({"quant_method": "gptq", "bits": 8}, "int8"),
+        (
+            {
+                "quant_method": "compressed-tensors",
+                "config_groups": {"group_0": {"weights": {"num_bits": 8, "type": "float", "strategy": "channel"}}},
+            },
+            "fp8",
+        ),
+        (
+            {
+                "quant_method": "compressed-tensors",
+                "config_groups": {"group_0": {"weights": {"num_bits": 4, "type": "int", "group_size": 128}}},
+            },
+            "int4",
+        ),
+    ],
+)
+def test_pre_quantized_checkpoints_keep_their_precision(quantization: dict[str, Any], precision: str) -> None:
+    config = {**_config("llama-3.1-8b-instruct"), "quantization_config": quantization}
+    assert import_config(config).default_precision == precision
+
+
+def test_unknown_quantization_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = {**_config("llama-3.1-8b-instruct"), "quantization_config": {"quant_method": "bitsandbytes"}}
+    assert main(["model", "import", str(_bad(tmp_path, json.dumps(config)))]) == 2
+    assert capsys.readouterr().err.startswith(
+        "config.json: quantization_config.quant_method: is not a quantization the catalog describes "
+        '(got "bitsandbytes")'
+    )
+
+
+def test_append_to_a_broken_catalog_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    catalog_file = tmp_path / "models.yaml"
+    catalog_file.write_text("models: [unclosed\n")
+    config = str(FIXTURES / "qwen2.5-7b-instruct.json")
+    assert main(["model", "import", config, "--append", "--catalog", str(catalog_file)]) == 2
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err.count("\n")) == ("", 1)
+    assert captured.err.startswith("--append: cannot read the catalog models.yaml")
+    assert catalog_file.read_text() == "models: [unclosed\n"

@@ -338,12 +338,34 @@ def _precision(file: str, config: Mapping[str, Any]) -> str:
             return "fp8"
         if method in ("awq", "gptq") and bits in (4, 8):
             return "int4" if bits == 4 else "int8"
+        if method == "compressed-tensors":
+            # llm-compressor checkpoints (e.g. RedHatAI's): the weights' num_bits and type in each config group
+            groups = quant.get("config_groups") if isinstance(quant, Mapping) else None
+            weights = (
+                [g.get("weights") for g in groups.values() if isinstance(g, Mapping)]
+                if isinstance(groups, Mapping)
+                else []
+            )
+            kinds = {(w.get("num_bits"), w.get("type")) for w in weights if isinstance(w, Mapping)}
+            if kinds == {(8, "float")}:
+                return "fp8"
+            if kinds == {(4, "int")}:
+                return "int4"
+            if kinds == {(8, "int")}:
+                return "int8"
+            raise _refuse(
+                file,
+                "quantization_config.config_groups",
+                "has weights the catalog does not describe",
+                sorted(kinds, key=str),
+                "fp8 (8-bit float), int8 or int4 weights in every group",
+            )
         raise _refuse(
             file,
             "quantization_config.quant_method",
             "is not a quantization the catalog describes",
             method,
-            "fp8, or awq/gptq with bits 4 or 8; or import the 16-bit checkpoint's config.json",
+            "fp8, awq/gptq with bits 4 or 8, compressed-tensors; or import the 16-bit checkpoint's config.json",
         )
     dtype = config.get("torch_dtype", config.get("dtype", "bfloat16"))
     if dtype not in DTYPES:

@@ -11,7 +11,9 @@ does little arithmetic per byte), so per replica and step::
 KV-cache capacity is what vLLM's memory share leaves after weights, activations and runtime, divided by one
 token's KV bytes on one GPU; concurrent sequences are that capacity over ``contextLength``. Prefill, tensor-
 parallel all-reduce time and scheduling gaps are not modelled (``DECODE_EFFICIENCY`` absorbs them), so read the
-rate as an estimate to compare placements, not a benchmark. Pure functions over numbers: no imports of the fit.
+rate as an estimate to compare placements, not a benchmark. Mixture-of-experts models stream their active
+parameters per step; a large batch routes its tokens to more distinct experts than one token does, so for MoE
+the rate is optimistic at large ``concurrency``. Pure functions over numbers: no imports of the fit.
 """
 
 from __future__ import annotations
