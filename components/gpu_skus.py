@@ -69,7 +69,7 @@ A10 = GpuModel("A10", "nvidia", 24, "NVIDIA A10", 600)
 A100_40 = GpuModel("A100-40GB", "nvidia", 40, "NVIDIA A100-SXM4-40GB", 1555, _mig(40, 5, 20))
 A100_80 = GpuModel("A100-80GB", "nvidia", 80, "NVIDIA A100 80GB PCIe", 1935, _mig(80, 10, 40))
 A100_80_SXM = GpuModel("A100-80GB-SXM", "nvidia", 80, "NVIDIA A100-SXM4-80GB", 2039, _mig(80, 10, 40))
-H100_NVL = GpuModel("H100-NVL", "nvidia", 94, "NVIDIA H100 NVL", 3900, _mig(94, 12, 47))
+H100_NVL = GpuModel("H100-NVL", "nvidia", 94, "NVIDIA H100 NVL", 3938, _mig(94, 12, 47))
 H100 = GpuModel("H100", "nvidia", 80, "NVIDIA H100 80GB HBM3", 3350, _mig(80, 10, 40))
 H200 = GpuModel("H200", "nvidia", 141, "NVIDIA H200", 4800, _mig(141, 18, 71))
 MI300X = GpuModel("MI300X", "amd", 192, "AMD Instinct MI300X", 5300)
@@ -85,7 +85,8 @@ BANDWIDTH_SOURCES: dict[str, str] = {
     "nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf (A100 80GB PCIe: 1,935 GB/s HBM2e)",
     "A100-80GB-SXM": "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/"
     "nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf (A100 80GB SXM: 2,039 GB/s HBM2e)",
-    "H100-NVL": "https://www.nvidia.com/en-us/data-center/h100/ (H100 NVL: 3.9 TB/s HBM3 per GPU)",
+    "H100-NVL": "https://www.nvidia.com/en-us/data-center/h100/ (H100 NVL: 3.9 TB/s HBM3 per GPU; 3,938 GB/s in the "
+    "H100 NVL product brief, 3.93 TB/s on grokipedia.com/page/210100120)",
     "H100": "https://www.nvidia.com/en-us/data-center/h100/ (H100 SXM: 3.35 TB/s HBM3)",
     "H200": "https://www.nvidia.com/en-us/data-center/h200/ (4.8 TB/s HBM3e)",
     "MI300X": "https://www.amd.com/en/products/accelerators/instinct/mi300/mi300x.html (5.3 TB/s HBM3)",

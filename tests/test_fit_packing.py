@@ -48,7 +48,7 @@ def test_every_gpu_has_a_bandwidth_with_its_source() -> None:
         "A100-80GB": 1935,
         "A100-40GB": 1555,
         "A100-80GB-SXM": 2039,
-        "H100-NVL": 3900,
+        "H100-NVL": 3938,
         "H100": 3350,
         "H200": 4800,
         "MI300X": 5300,
@@ -65,8 +65,8 @@ def test_prod_chat_70b_throughput_by_hand() -> None:
     free = 94 * 0.9 - (70.55e9 * 1.02 / GIB + 2.3)
     assert t.kv_cache_tokens == math.floor(free * GIB / 327680) == 50073
     assert t.max_sequences == 50073 // 8192 == 6
-    # step: 70.55e9 weight bytes + 4 sequences x 4096 mean tokens x 327680 B, at 3900 GB/s x 0.6
-    step = (70.55e9 + 4 * 4096 * 327680) / (3900e9 * DECODE_EFFICIENCY)
+    # step: 70.55e9 weight bytes + 4 sequences x 4096 mean tokens x 327680 B, at 3938 GB/s x 0.6
+    step = (70.55e9 + 4 * 4096 * 327680) / (3938e9 * DECODE_EFFICIENCY)
     assert t.decode_tokens_per_second == pytest.approx(4 / step)
     assert t.sequence_tokens_per_second == pytest.approx(1 / step)
     hourly = fit.chosen.hourly_usd_per_replica if fit.chosen else None

@@ -103,7 +103,8 @@ class ImportedModel:
         if self.index_bytes is not None:
             lines.append(
                 f"  # safetensors index: {self.index_bytes:,} bytes = "
-                f"{self.index_bytes / BYTES[self.default_precision] / 1e9:.2f}B parameters at {self.default_precision}"
+                f"{self.index_bytes / BYTES[self.default_precision] / 1e9:.2f}B parameters at {self.default_precision} "
+                f"({self.index_bytes / self.parameters:.2f} bytes per counted parameter)"
             )
         lines.append(f"  {self.key}:")
         sources = body.pop("sources")
