@@ -261,3 +261,43 @@ def test_append_to_a_broken_catalog_is_refused(tmp_path: Path, capsys: pytest.Ca
     assert (captured.out, captured.err.count("\n")) == ("", 1)
     assert captured.err.startswith("--append: cannot read the catalog models.yaml")
     assert catalog_file.read_text() == "models: [unclosed\n"
+
+
+@pytest.mark.parametrize("fixture", ["llama-3.1-8b-instruct", "deepseek-v3", "qwen2.5-7b-instruct"])
+def test_any_mistyped_value_is_one_line_or_accepted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fixture: str
+) -> None:
+    """Every key replaced by each wrong JSON type: exit 0 (a key the importer does not read) or one line, exit 2."""
+    base = _config(fixture)
+    wrongs: list[Any] = [[], {}, "x", 1e300, -1, None, True, [[1]]]
+    variants = [{**base, key: wrong} for key in base for wrong in wrongs]
+    compressed = "compressed-tensors"
+    variants += [{**base, "quantization_config": {"quant_method": compressed, "config_groups": w}} for w in wrongs]
+    variants += [
+        {**base, "quantization_config": {"quant_method": compressed, "config_groups": {"g": {"weights": w}}}}
+        for w in wrongs
+    ]
+    variants += [
+        {
+            **base,
+            "quantization_config": {
+                "quant_method": compressed,
+                "config_groups": {"g": {"weights": {"num_bits": w, "type": w}}},
+            },
+        }
+        for w in wrongs
+    ]
+    accepted = 0
+    for variant in variants:
+        key, wrong = next(((k, v) for k, v in variant.items() if base.get(k) != v), ("", None))
+        path = _bad(tmp_path, json.dumps(variant))
+        code = main(["model", "import", str(path), "--name", "probe"])
+        captured = capsys.readouterr()
+        assert code in (0, 2), (key, wrong)
+        if code == 2:
+            assert captured.out == "", (key, wrong)
+            assert captured.err.count("\n") == 1, (key, wrong, captured.err)
+        else:
+            accepted += 1
+    # Keys the importer does not read (token ids, rope settings) take any value; the counted ones never do.
+    assert 0 < accepted < len(variants)

@@ -347,7 +347,11 @@ def _precision(file: str, config: Mapping[str, Any]) -> str:
                 if isinstance(groups, Mapping)
                 else []
             )
-            kinds = {(w.get("num_bits"), w.get("type")) for w in weights if isinstance(w, Mapping)}
+            kinds = {
+                (w.get("num_bits") if isinstance(w.get("num_bits"), int) else None, str(w.get("type")))
+                for w in weights
+                if isinstance(w, Mapping)
+            }
             if kinds == {(8, "float")}:
                 return "fp8"
             if kinds == {(4, "int")}:
@@ -369,7 +373,7 @@ def _precision(file: str, config: Mapping[str, Any]) -> str:
             "fp8, awq/gptq with bits 4 or 8, compressed-tensors; or import the 16-bit checkpoint's config.json",
         )
     dtype = config.get("torch_dtype", config.get("dtype", "bfloat16"))
-    if dtype not in DTYPES:
+    if not isinstance(dtype, str) or dtype not in DTYPES:
         raise _refuse(
             file, "torch_dtype", "is not a dtype vLLM serves from this checkpoint", dtype, f"one of {', '.join(DTYPES)}"
         )
