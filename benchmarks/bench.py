@@ -417,6 +417,95 @@ def check_scale(sizes: list[int]) -> int:
     return 0
 
 
+def diff_scale(sizes: list[int]) -> int:
+    """Wall time of ``python -m stacks diff`` (in process: read both files, compare, judge, write ``--json`` and
+    ``--markdown``) between the dev plan scaled to about N resources and a copy where every AgentPool's
+    ``minCount`` changes (every pool an update, every rule walks every step)."""
+    from stacks.__main__ import main as stacks_main  # noqa: PLC0415 (only this mode plans offline)
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_bad_plan_input import scaled_plan  # noqa: PLC0415 (tests/ joins the path above)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        base_file = Path(tmp) / "dev.json"
+        with contextlib.redirect_stdout(open(os.devnull, "w")):
+            stacks_main(["plan", "dev", "--json", str(base_file)])
+        base = json_module.loads(base_file.read_text())
+        pools = sum(1 for r in base["resources"] if r["type"].endswith(":AgentPool"))
+        print("| resources | steps changed | diff s |\n|---:|---:|---:|")
+        for size in sizes:
+            doc = scaled_plan(base, max(0, (size - len(base["resources"])) // max(pools, 1)))
+            head = copy.deepcopy(doc)
+            for resource in head["resources"]:
+                if resource["type"].endswith(":AgentPool"):
+                    resource["inputs"]["minCount"] = int(resource["inputs"].get("minCount") or 0) + 1
+            files = [Path(tmp) / f"{side}-{size}.json" for side in ("base", "head")]
+            for file, document in zip(files, (doc, head), strict=True):
+                file.write_text(json_module.dumps(document))
+            out = Path(tmp) / "diff.json"
+            start = time.perf_counter()
+            with contextlib.redirect_stdout(open(os.devnull, "w")):
+                stacks_main(["diff", *map(str, files), "--json", str(out), "--markdown", str(Path(tmp) / "c.md")])
+            elapsed = time.perf_counter() - start
+            changed = len(json_module.loads(out.read_text())["steps"])
+            print(f"| {len(doc['resources'])} | {changed} | {elapsed:.2f} |")
+    return 0
+
+
+UI_REQUESTS = {
+    "dev": {"team": "research", "cluster": "weu1", "model": "llama-3.2-3b-instruct", "precision": "fp8"},
+    "staging": {"team": "research", "cluster": "weu1", "model": "llama-3.1-8b-instruct"},
+    "prod": {"team": "inference", "cluster": "weu1", "model": "llama-3.1-8b-instruct", "precision": "fp8"},
+}
+
+
+def ui_latency(repeat: int) -> int:
+    """Wall time of the self-service page's requests (``python -m stacks ui``), over HTTP to the real server on
+    127.0.0.1: the stack at a glance (cached per file content), a what-if fit, and a proposed change (a full
+    offline plan of the edited file: root model, program under mocks, policies, rehearsal)."""
+    import http.client  # noqa: PLC0415 (only this mode)
+    import threading  # noqa: PLC0415
+
+    from stacks.ui.server import serve  # noqa: PLC0415
+    from stacks.ui.service import StackService  # noqa: PLC0415
+
+    def call(port: int, token: str, method: str, path: str, body: dict[str, Any] | None = None) -> float:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        headers = {"Host": f"127.0.0.1:{port}", "Content-Type": "application/json", "X-CSRF-Token": token}
+        start = time.perf_counter()
+        connection.request(method, path, json_module.dumps(body) if body is not None else None, headers)
+        response = connection.getresponse()
+        response.read()
+        elapsed = time.perf_counter() - start
+        connection.close()
+        if response.status != 200:
+            raise RuntimeError(f"{method} {path}: HTTP {response.status}")
+        return elapsed
+
+    print("| stack | start s | GET /api/state ms | POST /api/fit ms | POST /api/change s |\n|---|---:|---:|---:|---:|")
+    for stack, request in UI_REQUESTS.items():
+        start = time.perf_counter()
+        service = StackService(stack)
+        server = serve(service, 0)
+        started = time.perf_counter() - start
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        body = {"name": "bench", "contextLength": 4096, "concurrency": 4, **request}
+        try:
+            state = [call(server.port, server.csrf_token, "GET", "/api/state") for _ in range(repeat)]
+            fit = [call(server.port, server.csrf_token, "POST", "/api/fit", body) for _ in range(repeat)]
+            change = [call(server.port, server.csrf_token, "POST", "/api/change", body) for _ in range(repeat)]
+        finally:
+            server.shutdown()
+            server.server_close()
+            service.close()
+        print(
+            f"| {stack} | {started:.2f} | {statistics.median(state) * 1000:.1f} | "
+            f"{statistics.median(fit) * 1000:.1f} | {statistics.median(change):.2f} |"
+        )
+    return 0
+
+
 PACKING_POOLS = {
     # group: (vmSize, maxCount, migProfile, osDiskSizeGb)
     "t4": ("Standard_NC64as_T4_v3", 4, None, None),
@@ -549,11 +638,20 @@ def main(argv: list[str] | None = None) -> int:
         "--check-scale",
         help="only `stacks check` time on dev plans with N resources (comma list; AgentPools copied)",
     )
+    parser.add_argument(
+        "--diff-scale",
+        help="only `stacks diff` time between dev plans with N resources (comma list; every AgentPool updated)",
+    )
+    parser.add_argument("--ui", action="store_true", help="only the self-service page's request latencies")
     parser.add_argument("--packing", action="store_true", help="only the fewest-GPU packing table (issue 14)")
     args = parser.parse_args(argv)
     if args.packing:
         print(packing_markdown(args.repeat))
         return 0
+    if args.diff_scale:
+        return diff_scale([int(n) for n in args.diff_scale.split(",")])
+    if args.ui:
+        return ui_latency(args.repeat)
     if args.check_scale:
         return check_scale([int(n) for n in args.check_scale.split(",")])
 

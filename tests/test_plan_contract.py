@@ -27,6 +27,7 @@ RESOURCE_KEYS = {
     "customTimeouts",
     "replaceOnChanges",
     "deleteBeforeReplace",
+    "aliases",
 }
 FINDING_KINDS = {"awaitTimeout", "unschedulable", "beforeApiAccess"}
 
