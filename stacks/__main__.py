@@ -1,9 +1,11 @@
-"""The offline tools: ``python -m stacks plan|diff|fit|check|policy-config|ui``.
+"""The offline tools: ``python -m stacks plan|diff|fit|check|policy-config|model|ui``.
 
 plan STACK [--config-file FILE] [--json FILE]: run the program under mocks and summarize it.
 diff BASE HEAD [--markdown FILE] [--json FILE]: what a change does (docs/diff.md); BASE/HEAD are plan documents or
 `pulumi stack export` files, or --base-ref/--head-ref REF with --stack STACK (HEAD defaults to the working tree).
-fit STACK: the model-serving fit table. check PLAN.json: the policy pack on a plan file.
+fit STACK [--json|--markdown]: the model-serving fit table (or its numbers as JSON). check PLAN.json: the policy
+pack on a plan file. model import CONFIG_JSON [--safetensors-index FILE] [--name NAME]: a catalog entry from
+config.json.
 policy-config STACK: the ``--policy-pack-config`` JSON for ``pulumi preview --policy-pack policies``.
 ui STACK [--port 8080]: the local self-service page (model fit, cost, the stack-file change; docs/ui.md).
 
@@ -21,9 +23,10 @@ from pathlib import Path
 
 from components._common import ConfigError
 from stacks import check as check_cli
+from stacks import model_cli
 from stacks.config import load_config
 from stacks.plan import read_stack_file, run_plan
-from stacks.summary import render_summary, serving_summary_lines
+from stacks.summary import render_summary, serving_json, serving_markdown, serving_summary_lines
 from stacks.ui.cli import DEFAULT_PORT
 from stacks.ui.cli import run as ui_run
 
@@ -47,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     fit = commands.add_parser("fit", help="show where each model deployment fits, its GPUs and monthly cost")
     fit.add_argument("stack")
     fit.add_argument("--config-file", help="use this stack file instead of Pulumi.<stack>.yaml")
+    fit.add_argument("--json", action="store_true", help="print the fit, throughput and packing numbers as JSON")
+    fit.add_argument("--markdown", action="store_true", help="print the fit table's markdown rows (README)")
+    model_cli.add_parser(commands)
     check = commands.add_parser("check", help="evaluate the policy pack on a plan file (exit 0 ok, 1 fail, 2 bad)")
     check.add_argument("plan_file")
     policy_config = commands.add_parser("policy-config", help="print the --policy-pack-config JSON of a stack")
@@ -64,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         return check_cli.policy_config(args.stack, args.config_file)
     if args.command == "ui":
         return ui_run(args.stack, args.port, args.config_file)
+    if args.command == "model":
+        return model_cli.run(args)
 
     if args.command == "diff":
         return run_diff(args)
@@ -93,6 +101,12 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as exc:
             print("\n".join(exc.lines), file=sys.stderr)
             return 2
+        if args.json:
+            print(json.dumps(serving_json(cfg), indent=2))
+            return 0
+        if args.markdown:
+            print("\n".join(serving_markdown(args.stack, cfg)))
+            return 0
         print("\n".join(serving_summary_lines(cfg)))
         return 0
     return 2

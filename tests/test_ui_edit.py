@@ -9,8 +9,6 @@ import yaml
 
 from components._common import ConfigError
 from components.serving import analyse
-from components.serving.fit import GIB, Estimate
-from components.serving.throughput import BANDWIDTH_GBPS, decode_throughput
 from stacks.config import load_config
 from stacks.plan import read_stack_file, stack_file_from_text
 from stacks.ui.stackedit import existing_entry, masked, set_model, unified_diff
@@ -153,12 +151,14 @@ def test_what_if_numbers_are_the_plans_numbers() -> None:
     option = next(o for o in what_if(cfg, "Pulumi.dev.yaml", "chat", request).options if o["fits"])
     new = set_model(DEV, "chat", request, "Pulumi.dev.yaml")
     stack_file = stack_file_from_text("dev", new, "Pulumi.dev.yaml")
-    serving, issues = analyse(load_config(stack_file.config_map, stack_file.source))
+    serving, issues = analyse(load_config(stack_file.config_map, stack_file.source).serving)
     assert issues == []
     row = next(r for r in serving.rows() if r["model"] == "chat")
     assert (row["pool"], row["profile"]) == (option["pool"], option["profile"])
     assert row["monthlyUsd"] == option["monthlyUsd"]
     assert row["neededGibPerGpu"] == option["neededGibPerGpu"]
+    assert row["decodeTokensPerSecond"] == option["throughput"]["tokensPerSecond"] > 0
+    assert row["usdPerMillionTokens"] == option["throughput"]["usdPerMillionTokens"]
 
 
 def test_cheapest_and_fewest_gpus_can_differ() -> None:
@@ -218,22 +218,6 @@ def test_bad_deployment_name_names_it() -> None:
     result = what_if(_config("dev"), "Pulumi.dev.yaml", "Bad_Name", CHAT)
     assert len(result.errors) == 1
     assert result.errors[0].startswith("Pulumi.dev.yaml: ai-platform:models.Bad_Name")
-
-
-def test_throughput_scales_with_the_bandwidth_a_device_gets() -> None:
-    estimate = Estimate(1, 8.0, 1.7, 0.6, 2.0, 0.0)
-    whole = decode_throughput(estimate, "A100-80GB", 1.0, 8)
-    slice_ = decode_throughput(estimate, "A100-80GB", 10 / 80, 8)
-    h100 = decode_throughput(estimate, "H100", 1.0, 8)
-    assert whole is not None
-    assert slice_ is not None
-    assert h100 is not None
-    assert slice_.tokens_per_second == pytest.approx(whole.tokens_per_second / 8)
-    assert h100.tokens_per_second / whole.tokens_per_second == pytest.approx(3350 / 1935)
-    # 10 GiB read per step at 60% of 1,935 GB/s, 8 sequences per step.
-    assert whole.tokens_per_second == pytest.approx(8 / (10 * GIB / (1935e9 * 0.6)))
-    assert decode_throughput(estimate, "B200", 1.0, 8) is None
-    assert set(BANDWIDTH_GBPS) >= {"T4", "A10", "A100-40GB", "A100-80GB", "H100-NVL", "H100", "H200", "MI300X"}
 
 
 def test_editing_a_deployment_keeps_the_keys_the_page_does_not_manage() -> None:

@@ -288,24 +288,21 @@ def test_a_change_that_fits_nowhere_is_refused_at_the_model(ui: tuple[UiServer, 
     assert "fits no GPU offer" in change["fieldErrors"][""][0]
 
 
-def test_import_waits_for_the_model_import(ui: tuple[UiServer, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_import_counts_an_uploaded_config_json(ui: tuple[UiServer, Path]) -> None:
     server, _ = ui
-    status, body = api(server, "POST", "/api/import", {"configJson": '{"num_hidden_layers": 2}'})
-    assert status == 501
-    assert "issue 14" in body["error"]
-    seen: list[str] = []
-
-    def fake_import(text: str) -> dict[str, Any]:
-        seen.append(text)
-        return {"layers": 2}
-
-    monkeypatch.setattr(StackService, "import_hook", lambda self: fake_import)
-    status, body = api(server, "POST", "/api/import", {"configJson": '{"num_hidden_layers": 2}'})
-    assert (status, body) == (200, {"params": {"layers": 2}})
-    assert seen == ['{"num_hidden_layers": 2}']
+    text = (ROOT / "tests" / "fixtures" / "hf-configs" / "llama-3.1-8b-instruct.json").read_text()
+    status, body = api(server, "POST", "/api/import", {"configJson": text})
+    assert status == 200
+    params = body["params"]
+    assert params["parametersBillions"] == pytest.approx(8.03, abs=0.01)
+    assert (params["layers"], params["attentionHeads"], params["kvHeads"], params["headDim"]) == (32, 32, 8, 128)
+    assert params["maxContext"] == 131072
     status, body = api(server, "POST", "/api/import", {"configJson": "{bad"})
     assert status == 400
-    assert body["error"].startswith("config.json: not valid JSON")
+    assert body["error"].startswith("config.json: config.json is not JSON")
+    status, body = api(server, "POST", "/api/import", {"configJson": '{"model_type": "rwkv"}'})
+    assert status == 400
+    assert "model_type" in body["error"]
 
 
 def test_the_page_serves_only_its_own_stack_file(ui: tuple[UiServer, Path]) -> None:

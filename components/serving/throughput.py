@@ -1,63 +1,88 @@
-"""Decode throughput estimate of one model replica: a memory-bandwidth roofline, not a benchmark.
+"""Throughput of one placed replica: KV-cache capacity, concurrent sequences, decode rate and cost per token.
 
-Token generation (decode) is bound by GPU memory bandwidth: every step reads the replica's weights and
-its KV cache once and produces one token per running sequence. So, per GPU of a replica with tensor
-parallelism TP (the :class:`~components.serving.fit.Estimate` the fit analysis already computed)::
+Decoding is memory-bandwidth bound (each step streams the GPU's weight shard and the batch's KV cache once and
+does little arithmetic per byte), so per replica and step::
 
-    step seconds     = (weights/TP + KV cache/TP) / (bandwidth x share x EFFICIENCY)
-    tokens/s/replica = concurrency / step seconds
+    bytes per GPU  = active parameters x weight bytes / TP  +  batch x mean context x KV bytes per token x KV share
+    step seconds   = bytes per GPU / (GPU bandwidth x slice share / time-sharing tenants x DECODE_EFFICIENCY)
+    tokens/s       = batch / step seconds              (batch = the deployment's concurrency, vLLM --max-num-seqs)
+    USD / M tokens = replica USD/hour / (tokens/s x 3600 x COST_UTILISATION) x 10^6
 
-``share`` is the part of a GPU's bandwidth the device gets: 1 for whole GPUs, the memory fraction of a MIG
-slice (MIG partitions memory controllers with memory), 1 / replicas for a time-shared GPU (its pods take
-turns). The KV term uses the full cache the fit analysis sized (every sequence at ``contextLength``), so the
-figure is a lower bound of the roofline at that load; prefill, scheduling and communication between TP
-ranks are ignored, so a real server is slower still. It ranks options; it does not promise a number.
+KV-cache capacity is what vLLM's memory share leaves after weights, activations and runtime, divided by one
+token's KV bytes on one GPU; concurrent sequences are that capacity over ``contextLength``. Prefill, tensor-
+parallel all-reduce time and scheduling gaps are not modelled (``DECODE_EFFICIENCY`` absorbs them), so read the
+rate as an estimate to compare placements, not a benchmark. Mixture-of-experts models stream their active
+parameters per step; a large batch routes its tokens to more distinct experts than one token does, so for MoE
+the rate is optimistic at large ``concurrency``. Pure functions over numbers: no imports of the fit.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-from components.serving.fit import GIB, Estimate
+GIB = 1024**3
 
-BANDWIDTH_GBPS: dict[str, float] = {
-    "T4": 320.0,
-    "A10": 600.0,
-    "A100-40GB": 1555.0,
-    "A100-80GB": 1935.0,
-    "A100-80GB-SXM": 2039.0,
-    "H100-NVL": 3900.0,
-    "H100": 3350.0,
-    "H200": 4800.0,
-    "MI300X": 5300.0,
-}
-"""Peak GPU memory bandwidth (GB/s, 10^9 bytes) by the GPU model names of components/gpu_skus.py, from the
-vendors' datasheets: NVIDIA T4 (320 GB/s), A10 (600 GB/s), A100 (40GB SXM4 1,555 GB/s; 80GB PCIe
-1,935 GB/s; 80GB SXM4 2,039 GB/s), H100 NVL (3.9 TB/s), H100 SXM (3.35 TB/s), H200 SXM (4.8 TB/s); AMD
-Instinct MI300X (5.3 TB/s). Cross-checked against glennklockwood.com/garden/processors/A100 and
-morphllm.com/nvidia-h200 (as of 2026-12)."""
-
-EFFICIENCY = 0.6
-"""Fraction of peak bandwidth a decode step sustains (kernel efficiency): an assumption, stated here once."""
+DECODE_EFFICIENCY = 0.6
+"""Fraction of peak memory bandwidth a decode step achieves (model bandwidth utilisation, MBU, as Databricks'
+"LLM Inference Performance Engineering: Best Practices", 2023, defines it). Basis:
+https://www.open-source-ai.tech/glossary/model-bandwidth-utilization ("real systems land around 60 to 85
+percent"; vLLM and TensorRT-LLM "commonly run in the 70 to 85 percent range", a rule of thumb, not a published
+constant). 0.6 takes the low end: it also absorbs what the model leaves out (tensor-parallel all-reduce, prefill
+interleaved with decode, scheduling), so rates and costs err on the safe side."""
+MEAN_CONTEXT_FRACTION = 0.5
+"""Sequences of a full batch are, on average, half-way through ``contextLength`` (uniform progress)."""
+COST_UTILISATION = 0.5
+"""The stated utilisation of USD per million output tokens: the replica decodes a full batch half of the hours it
+is paid for (the rest is idle, prefill or partial batches)."""
 
 
 @dataclass(frozen=True)
 class Throughput:
-    tokens_per_second: float
-    """Generated tokens per second of one replica with every sequence running."""
-    bandwidth_gbps: float
-    """Bandwidth the replica's device gets per GPU (after ``share``, before ``EFFICIENCY``)."""
+    """One replica's capacity and speed on its placement (every figure per replica)."""
 
-    def to_json(self) -> dict[str, float]:
-        return {"tokensPerSecond": round(self.tokens_per_second, 1), "bandwidthGBps": round(self.bandwidth_gbps, 1)}
+    kv_cache_tokens: int
+    """Tokens the KV cache holds across all sequences."""
+    max_sequences: int
+    """Sequences of ``contextLength`` tokens that fit at once."""
+    decode_tokens_per_second: float
+    """Output tokens/s of the whole batch (``concurrency`` sequences)."""
+    sequence_tokens_per_second: float
+    """Output tokens/s one sequence sees."""
+    usd_per_million_tokens: float | None
+    """At ``COST_UTILISATION``; None when the VM size is unpriced."""
+    bandwidth_gbs: float
+    """Effective peak bandwidth one GPU of the replica gets (MIG slice share, time-sharing tenants)."""
 
 
-def decode_throughput(estimate: Estimate, gpu_model: str, share: float, concurrency: int) -> Throughput | None:
-    """Tokens/s of one replica at ``concurrency`` sequences; None for a GPU model without a bandwidth figure."""
-    peak = BANDWIDTH_GBPS.get(gpu_model)
-    if peak is None or share <= 0:
-        return None
-    bandwidth = peak * share
-    bytes_per_step = (estimate.weights_gib + estimate.kv_cache_gib) * GIB
-    step_seconds = bytes_per_step / (bandwidth * 1e9 * EFFICIENCY)
-    return Throughput(concurrency / step_seconds, bandwidth)
+def kv_capacity_tokens(free_gib: float, kv_bytes_per_token_per_gpu: float) -> int:
+    """Tokens that fit in ``free_gib`` per GPU (0 when nothing is left)."""
+    if free_gib <= 0 or kv_bytes_per_token_per_gpu <= 0:
+        return 0
+    return math.floor(free_gib * GIB / kv_bytes_per_token_per_gpu)
+
+
+def replica_throughput(
+    *,
+    budget_gib: float,
+    fixed_gib: float,
+    kv_bytes_per_token_per_gpu: float,
+    weight_bytes_read_per_gpu: float,
+    context_length: int,
+    batch: int,
+    bandwidth_gbs: float,
+    hourly_usd: float | None,
+) -> Throughput:
+    """The replica's throughput from its per-GPU memory budget and bytes read per step.
+
+    ``budget_gib``: the memory vLLM is given on one GPU (device memory x its utilisation share);
+    ``fixed_gib``: weights, activations and runtime on one GPU; ``weight_bytes_read_per_gpu``: the weight bytes
+    one decode step streams on one GPU (active parameters / TP); ``bandwidth_gbs``: the effective peak bandwidth
+    of one of its GPUs.
+    """
+    tokens = kv_capacity_tokens(budget_gib - fixed_gib, kv_bytes_per_token_per_gpu)
+    step_bytes = weight_bytes_read_per_gpu + batch * context_length * MEAN_CONTEXT_FRACTION * kv_bytes_per_token_per_gpu
+    step_seconds = step_bytes / (bandwidth_gbs * 1e9 * DECODE_EFFICIENCY)
+    rate = batch / step_seconds
+    usd = hourly_usd / (rate * 3600 * COST_UTILISATION) * 1e6 if hourly_usd is not None else None
+    return Throughput(tokens, tokens // context_length, rate, 1 / step_seconds, usd, bandwidth_gbs)

@@ -229,15 +229,7 @@ class Handler(BaseHTTPRequestHandler):
         text = body.get("configJson")
         if not isinstance(text, str):
             raise RequestError("configJson: the uploaded config.json's text is required")
-        result = self.server.service.import_model(text)
-        if result is None:
-            self._error(
-                HTTPStatus.NOT_IMPLEMENTED,
-                "model import from config.json waits for `python -m stacks model import` (issue 14); "
-                "pick a catalog model meanwhile",
-            )
-            return
-        self._json(HTTPStatus.OK, result)
+        self._json(HTTPStatus.OK, self.server.service.import_model(text))
 
 
 def serve(service: StackService, port: int) -> UiServer:

@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import importlib
-import json
 import re
 import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +22,7 @@ from typing import Any
 from components._common import PROJECT, ConfigError
 from components.gpu_pools import gpu_slots
 from components.serving import catalog
+from components.serving.importer import params_from_config_json
 from components.serving.workload import token_config_keys
 from policies.rules import RULES
 from stacks.config import PlatformConfig, load_config
@@ -40,11 +38,6 @@ from stacks.plan import (
 )
 from stacks.ui.stackedit import SECRET_PREFIX, existing_entry, set_model, unified_diff
 from stacks.ui.whatif import model_entry, what_if
-
-IMPORT_HOOK = ("components.serving.importer", "params_from_config_json")
-"""Where the model import of issue 14 (``python -m stacks model import``) is expected: a function taking a
-config.json text and returning the ``params`` map of a model. Until it exists the upload answers that it waits
-for that import; the page never counts parameters itself."""
 
 _FIELD = re.compile(rf"^[^:]+: {PROJECT}:models\.(?P<name>[^.\s:]+)(?:\.(?P<field>[A-Za-z]+))?[.:\s]")
 
@@ -292,27 +285,13 @@ class StackService:
             self.path.write_text(proposal.new_text, encoding="utf-8")
         return {"written": True, "file": self.filename, "sha": _sha(proposal.new_text)}
 
-    # --- model import (issue 14) --------------------------------------------------------------------
-    def import_hook(self) -> Callable[[str], dict[str, Any]] | None:
-        module, function = IMPORT_HOOK
+    # --- model import ------------------------------------------------------------------------------
+    def import_model(self, text: str) -> dict[str, Any]:
+        """The uploaded config.json as a stack file's ``params`` (``python -m stacks model import``'s counting)."""
         try:
-            found = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name is not None and module.startswith(exc.name):
-                return None
-            raise
-        hook = getattr(found, function, None)
-        return hook if callable(hook) else None
-
-    def import_model(self, text: str) -> dict[str, Any] | None:
-        hook = self.import_hook()
-        if hook is None:
-            return None
-        try:
-            json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise RequestError(f"config.json: not valid JSON at line {exc.lineno}, column {exc.colno}") from None
-        return {"params": hook(text)}
+            return params_from_config_json(text)
+        except ConfigError as exc:
+            raise RequestError(exc.lines[0]) from None
 
     def close(self) -> None:
         self._worker.shutdown(wait=False, cancel_futures=True)

@@ -25,8 +25,7 @@ from pydantic import TypeAdapter, ValidationError
 from components.dra import offers_for
 from components.pricing import PriceTable, price_table
 from components.serving import ModelDeploymentSpec, analyse
-from components.serving.fit import Candidate, _rank, candidates, colour_view
-from components.serving.throughput import decode_throughput
+from components.serving.fit import Candidate, Fit, _rank, candidates, colour_view
 from components.serving.workload import load_issues
 from stacks.config import PlatformConfig, format_errors
 
@@ -172,12 +171,19 @@ def _gpu_share(candidate: Candidate, replicas: int) -> float:
     return float(candidate.tp * replicas)
 
 
-def _bandwidth_share(candidate: Candidate) -> float:
-    if candidate.kind == "mig":
-        return candidate.device_memory_gib / candidate.sku.gpu.memory_gib
-    if candidate.kind == "timeShared":
-        return 1.0 / candidate.per_gpu
-    return 1.0
+def _throughput(name: str, spec: ModelDeploymentSpec, candidate: Candidate) -> dict[str, Any] | None:
+    """The fit's own throughput of one replica on ``candidate`` (a time-shared GPU counted as fully shared)."""
+    tenants = candidate.per_gpu if candidate.kind == "timeShared" else 1
+    t = Fit(name, spec, [candidate], candidate, tenants=tenants).throughput
+    if t is None:
+        return None
+    return {
+        "tokensPerSecond": round(t.decode_tokens_per_second, 1),
+        "sequenceTokensPerSecond": round(t.sequence_tokens_per_second, 1),
+        "maxSequences": t.max_sequences,
+        "usdPerMillionTokens": round(t.usd_per_million_tokens, 3) if t.usd_per_million_tokens else None,
+        "bandwidthGBps": round(t.bandwidth_gbs, 1),
+    }
 
 
 def _option(
@@ -191,9 +197,7 @@ def _option(
     est = candidate.estimate
     hours = table.hours_per_month
     hourly = candidate.hourly_usd_per_replica
-    throughput = (
-        decode_throughput(est, candidate.sku.gpu.name, _bandwidth_share(candidate), spec.concurrency) if est else None
-    )
+    throughput = _throughput(name, spec, candidate) if est else None
     reasons = [candidate.reason] if candidate.reason else []
     if est is not None and candidate.reason.startswith("does not fit"):
         # The fit analysis says "does not fit"; the page shows its numbers.
@@ -239,7 +243,7 @@ def _option(
         "replicas": spec.replicas,
         "devices": candidate.tp * spec.replicas,
         "gpus": round(_gpu_share(candidate, spec.replicas), 3),
-        "throughput": throughput.to_json() if throughput else None,
+        "throughput": throughput,
         "monthlyUsd": round(hourly * spec.replicas * hours, 2) if hourly is not None else None,
         "nodes": nodes,
         "fits": fits,
