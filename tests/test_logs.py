@@ -70,11 +70,16 @@ def test_every_cluster_sends_container_logs_and_control_plane_logs(plan_document
             assert workspace["urn"] in diagnostics["dependencies"]
 
 
-def test_defender_reports_to_the_workspace_in_prod(plan_documents: dict[str, dict[str, Any]]) -> None:
-    for cluster in _resources(plan_documents["prod"], CLUSTER):
+def test_defender_needs_workspace_keys_so_it_is_opt_in(plan_documents: dict[str, dict[str, Any]]) -> None:
+    for stack in ("staging", "prod"):
+        for cluster in _resources(plan_documents[stack], CLUSTER):
+            assert "defender" not in cluster["inputs"]["securityProfile"], stack
+    document = _run(changed(BASE, "monitoring.logs", {"enabled": True, "defender": True}), SECRETS)
+    (workspace,) = _resources(document, WORKSPACE)
+    assert workspace["inputs"]["features"]["disableLocalAuth"] is False
+    for cluster in _resources(document, CLUSTER):
         assert cluster["inputs"]["securityProfile"]["defender"]["securityMonitoring"] == {"enabled": True}
-    for cluster in _resources(plan_documents["staging"], CLUSTER):
-        assert "defender" not in cluster["inputs"]["securityProfile"]
+        assert workspace["urn"] in cluster["dependencies"]
 
 
 def test_dev_has_no_logs(plan_documents: dict[str, dict[str, Any]]) -> None:

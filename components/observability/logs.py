@@ -4,8 +4,9 @@ Builds (``ai-platform:monitoring.logs``, off by default, required in staging and
 
 - :class:`LogWorkspace`, before the clusters (their ``addonProfiles.omsagent`` and Defender profile name it):
   resource group ``rg-<prefix>-<env>-logs`` and a ``PerGB2018`` workspace with ``retentionDays``, local
-  (shared-key) auth disabled and resource-permission access, so Container insights' agent authenticates with
-  Entra ID (``useAADAuth``) and readers need Azure RBAC on the workspace or on the cluster.
+  (shared-key) auth disabled (unless ``defender``, whose sensor still needs keys) and resource-permission access,
+  so Container insights' agent authenticates with Entra ID (``useAADAuth``) and readers need Azure RBAC on the
+  workspace or on the cluster.
 - per monitored cluster (:func:`attach_cluster_logs`, children of ``Observability``):
   - a data collection rule ``MSCI-<region>-<cluster>`` (kind Linux) with the ``ContainerInsights`` extension data
     source (``enableContainerLogV2``) and a ``logAnalytics`` destination, and its association named
@@ -98,7 +99,9 @@ class LogWorkspace(pulumi.ComponentResource):
             sku=oi.WorkspaceSkuArgs(name=oi.WorkspaceSkuNameEnum.PER_GB2018),
             retention_in_days=args.spec.retention_days,
             features=oi.WorkspaceFeaturesArgs(
-                disable_local_auth=True,
+                # Defender for Containers' publisher pods still log in with workspace keys
+                # (Azure/Microsoft-Defender-for-Cloud#1010): keys stay on only when Defender reports here.
+                disable_local_auth=not args.spec.defender,
                 enable_log_access_using_only_resource_permissions=True,
             ),
             tags=args.tags,

@@ -236,7 +236,8 @@ class LogsSpec(Spec):
     """Resource-log categories of each cluster's diagnostic setting (resource-specific tables)."""
     defender: bool = False
     """Microsoft Defender for Containers on every monitored cluster, reporting to this workspace (unless the
-    cluster names its own ``security.defenderLogAnalyticsWorkspaceId``)."""
+    cluster names its own ``security.defenderLogAnalyticsWorkspaceId``). Turns the workspace's shared keys back on:
+    Defender's publisher pods do not support Entra ID auth yet (Azure/Microsoft-Defender-for-Cloud#1010)."""
 
     @model_validator(mode="after")
     def _check(self) -> LogsSpec:
