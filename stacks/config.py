@@ -106,7 +106,8 @@ class PlatformConfig(Spec):
             serving, serving_issues = serving_analysis(self.serving)
             issues.extend(serving_issues)
             # What the chosen placement cannot download or load (node disk, load-time quantization).
-            issues.extend(load_issues([f for f in serving.fits.values() if f.chosen is not None]))
+            cached = frozenset(k for k, c in self.clusters.items() if c.weight_cache.enabled)
+            issues.extend(load_issues([f for f in serving.fits.values() if f.chosen is not None], cached))
         raise_issues(issues)
         return self
 
