@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_azure_native as azure_native
@@ -45,6 +46,8 @@ from components.weight_cache import (
     namespace,
     namespace_objects,
 )
+
+SECRET_LABELS = {"app.kubernetes.io/name": "weight-cache", "app.kubernetes.io/managed-by": "pulumi"}
 
 
 def fill_plan(fits: list[Fit]) -> dict[str, FillSpec]:
@@ -91,7 +94,7 @@ def location(cache: WeightCacheHandle) -> CacheLocation:
     )
 
 
-def deny_ingress_policy() -> dict[str, object]:
+def deny_ingress_policy() -> dict[str, Any]:
     """Nothing talks to fill Jobs: the cache namespace admits no ingress (egress to the Hub stays open)."""
     return {
         "apiVersion": "networking.k8s.io/v1",

@@ -296,6 +296,7 @@ def deployment(fit: Fit, namespace: str, cached: bool = False) -> dict[str, Any]
     assert chosen.estimate is not None
     host = _host_resources(fit)
     weights = _weights(spec, cached)
+    ephemeral_gib = weights["ephemeralGiB"] + timing.TMP_GIB
     env: list[dict[str, Any]] = [
         {"name": "HOME", "value": "/tmp/home"},
         *weights["env"],
@@ -353,10 +354,7 @@ def deployment(fit: Fit, namespace: str, cached: bool = False) -> dict[str, Any]
                             "env": env,
                             "resources": {
                                 # The scheduler places the pod only where the node's disk holds its volumes.
-                                "requests": {
-                                    **host,
-                                    "ephemeral-storage": f"{weights['ephemeralGiB'] + timing.TMP_GIB}Gi",
-                                },
+                                "requests": {**host, "ephemeral-storage": f"{ephemeral_gib}Gi"},
                                 "limits": {"memory": host["memory"]},
                                 "claims": [{"name": CLAIM}],
                             },

@@ -27,7 +27,8 @@ CLAIM_READ = "weight-cache"
 CLAIM_WRITE = "weight-cache-fill"
 CSI_DRIVER = "blob.csi.azure.com"
 FIC_AUDIENCE = "api://AzureADTokenExchange"
-"""The audience of workload-identity federated credentials (learn.microsoft.com/azure/aks/workload-identity-overview)."""
+"""The audience of workload-identity federated credentials
+(learn.microsoft.com/azure/aks/workload-identity-overview)."""
 MAX_FEDERATED_CREDENTIALS = 20
 """Azure allows at most 20 federated identity credentials per user-assigned identity
 (learn.microsoft.com/entra/workload-id/workload-identity-federation-considerations)."""
