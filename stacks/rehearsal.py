@@ -120,6 +120,7 @@ class WorkloadTiming:
             "awaitMinutes": r(self.ready - self.start) if self.ready is not None else None,
             "timeoutMinutes": r(self.timeout),
             "weightsGiB": round(self.weights_gib, 1),
+            "weightCacheFill": self.fill,
             "phaseMinutes": {k: round(v, 2) for k, v in self.phases.items()},
         }
 
