@@ -17,7 +17,8 @@ import yaml
 from components._common import ConfigError
 from components.facts import BUILTIN_ROLES
 from components.serving import analyse
-from components.serving.cache import deny_ingress_policy, fill_plan
+from components.serving.cache import cache_issues, deny_ingress_policy, fill_plan
+from components.serving.spec import ModelDeploymentSpec
 from components.weight_cache import (
     CACHE_LABEL,
     CacheLocation,
@@ -490,3 +491,18 @@ def test_public_blob_container_is_refused(plan_documents: dict[str, dict[str, An
     assert evaluate([RULES_BY_ID["storage-private"]], [ok], config) == []
     (violation,) = evaluate([RULES_BY_ID["storage-private"]], [bad], config)
     assert "publicAccess" in violation.message
+
+
+def test_more_team_namespaces_than_federated_credentials_is_a_config_error() -> None:
+    models = {
+        f"m{i}": ModelDeploymentSpec.model_validate(
+            {"team": f"team{i}", "cluster": "weu1", "model": "llama-3.2-3b-instruct"}
+        )
+        for i in range(21)
+    }
+    (issue,) = cache_issues(models, frozenset({"weu1"}))
+    assert issue.path == ("clusters", "weu1", "weightCache", "enabled")
+    assert "21 team namespaces" in issue.problem
+    assert "at most 20" in issue.problem
+    assert cache_issues(dict(list(models.items())[:20]), frozenset({"weu1"})) == []
+    assert cache_issues(models, frozenset()) == []  # cache off: every pod downloads its own, no credentials

@@ -21,6 +21,7 @@ cached model's Deployment waits for: its checkpoint's fill Job and its namespace
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,14 +29,16 @@ import pulumi
 import pulumi_azure_native as azure_native
 import pulumi_kubernetes as k8s
 
-from components._common import TYPE_PREFIX
+from components._common import TYPE_PREFIX, Issue
 from components.facts import LABEL_COLOUR, LABEL_GROUP
 from components.serving import timing
 from components.serving.fit import Fit
+from components.serving.spec import ModelDeploymentSpec
 from components.serving.workload import download_gib, token_secret_name
 from components.weight_cache import (
     CACHE_NAMESPACE,
     FIC_AUDIENCE,
+    MAX_FEDERATED_CREDENTIALS,
     READER_SERVICE_ACCOUNT,
     WRITER_SERVICE_ACCOUNT,
     CacheLocation,
@@ -46,6 +49,27 @@ from components.weight_cache import (
     namespace,
     namespace_objects,
 )
+
+
+def cache_issues(models: Mapping[str, ModelDeploymentSpec], cached_clusters: frozenset[str]) -> list[Issue]:
+    """More team namespaces reading one cluster's cache than its reader identity can trust (20 federated
+    credentials per identity)."""
+    issues: list[Issue] = []
+    for cluster in sorted(cached_clusters):
+        teams = sorted({m.team for m in models.values() if m.cluster == cluster})
+        if len(teams) > MAX_FEDERATED_CREDENTIALS:
+            issues.append(
+                Issue(
+                    ("clusters", cluster, "weightCache", "enabled"),
+                    f"{len(teams)} team namespaces serve models from this cluster's weight cache; its reader identity "
+                    f"takes at most {MAX_FEDERATED_CREDENTIALS} federated credentials",
+                    True,
+                    f"at most {MAX_FEDERATED_CREDENTIALS} teams with models on the cluster",
+                    "move some teams' models to another cluster, or switch the cache off here",
+                )
+            )
+    return issues
+
 
 SECRET_LABELS = {"app.kubernetes.io/name": "weight-cache", "app.kubernetes.io/managed-by": "pulumi"}
 
@@ -147,7 +171,7 @@ class ModelWeightCache(pulumi.ComponentResource):
             previous = credential_chain[role]
             fic = azure_native.managedidentity.FederatedIdentityCredential(
                 f"{name}-{role}-{ns}",
-                resource_group_name=identity.id.apply(lambda i: i.split("/")[4]),
+                resource_group_name=args.cache.resource_group_name,
                 resource_name_=identity.name,
                 federated_identity_credential_resource_name=f"{ns}-{account}",
                 issuer=args.oidc_issuer_url,
