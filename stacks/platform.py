@@ -143,7 +143,7 @@ def build_platform(cfg: PlatformConfig) -> Platform:
         if fits and handle.weight_cache is not None:
             # Checkpoints downloaded once per cluster by fill Jobs; the model pods mount them read-only.
             weight_cache = ModelWeightCache(
-                f"{key}-weight-cache",
+                f"{key}-weights",
                 ModelWeightCacheArgs(
                     fits=fits,
                     cache=handle.weight_cache,

@@ -181,7 +181,7 @@ def test_token_secret_is_created_from_secret_config(plan_documents: dict[str, di
     assert secret["urn"] in dep["dependencies"]
     # prod's chat-70b comes from the weight cache: only its fill Job (in the cache namespace) holds the token.
     prod = plan_documents["prod"]
-    cached = _resource(prod, "weu1-weight-cache-hf-token-huggingfacetoken")
+    cached = _resource(prod, "weu1-weights-hf-token-huggingfacetoken")
     assert cached["inputs"]["metadata"]["namespace"] == "ai-platform-weights"
     assert not [r for r in prod["resources"] if r["name"] == "weu1-models-inference-hf-token-huggingfacetoken"]
     assert "HF_TOKEN" not in {e["name"] for e in _pod(prod, "chat-70b")["containers"][0]["env"]}

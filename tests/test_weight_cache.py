@@ -164,6 +164,44 @@ def test_bad_cache_setting_exits_2_with_one_line_and_nothing_on_stdout(tmp_path:
 # --- the Azure side -----------------------------------------------------------------------------------
 
 
+def test_exact_children_of_both_halves(plan_documents: dict[str, dict[str, Any]]) -> None:
+    resources = plan_documents["prod"]["resources"]
+    by_urn = {r["urn"]: r for r in resources}
+
+    def children(component: str) -> set[str]:
+        (parent,) = [r["urn"] for r in resources if r["type"] == component]
+        return {f"{r['type'].rsplit(':', 1)[-1]} {r['name']}" for r in resources if r.get("parent") == parent}
+
+    assert children("aiplatform:index:WeightCacheStorage") == {
+        "StorageAccount weu1-weight-cache-account",
+        "BlobContainer weu1-weight-cache-container",
+        "PrivateZone weu1-weight-cache-dns",
+        "VirtualNetworkLink weu1-weight-cache-dns-link",
+        "PrivateEndpoint weu1-weight-cache-endpoint",
+        "PrivateDnsZoneGroup weu1-weight-cache-dns-group",
+        "UserAssignedIdentity weu1-weight-cache-reader",
+        "UserAssignedIdentity weu1-weight-cache-writer",
+        "RoleAssignment weu1-weight-cache-reader-role",
+        "RoleAssignment weu1-weight-cache-writer-role",
+    }
+    (storage,) = [r for r in resources if r["type"] == "aiplatform:index:WeightCacheStorage"]
+    assert by_urn[storage["parent"]]["name"] == "weu1"  # a part of the AksCluster
+    assert children("aiplatform:index:ModelWeightCache") == {
+        "Namespace weu1-weights-namespace",
+        "NetworkPolicy weu1-weights-deny-ingress",
+        "ServiceAccount weu1-weights-ai-platform-weights-writer-sa",
+        "PersistentVolume weu1-weights-ai-platform-weights-writer-pv",
+        "PersistentVolumeClaim weu1-weights-ai-platform-weights-writer-pvc",
+        "FederatedIdentityCredential weu1-weights-writer-ai-platform-weights",
+        "ServiceAccount weu1-weights-inference-reader-sa",
+        "PersistentVolume weu1-weights-inference-reader-pv",
+        "PersistentVolumeClaim weu1-weights-inference-reader-pvc",
+        "FederatedIdentityCredential weu1-weights-reader-inference",
+        "Secret weu1-weights-hf-token-huggingfacetoken",
+        "Job weu1-weights-fill-redhatai--llama-3-3-70b-instruct-fp8-dynamic",
+    }
+
+
 def test_storage_account_is_private_keyless_and_tls12(plan_documents: dict[str, dict[str, Any]]) -> None:
     prod = plan_documents["prod"]
     (account,) = _of(prod, STORAGE)
@@ -218,13 +256,13 @@ def test_federated_credentials_name_the_service_accounts_one_at_a_time(shared: d
     fics = {r["name"]: r for r in _of(shared, FIC)}
     subjects = {name: r["inputs"]["subject"] for name, r in fics.items()}
     assert subjects == {
-        "weu1-weight-cache-writer-ai-platform-weights": "system:serviceaccount:ai-platform-weights:weight-cache-fill",
-        "weu1-weight-cache-reader-inference": "system:serviceaccount:inference:weight-cache-reader",
-        "weu1-weight-cache-reader-research": "system:serviceaccount:research:weight-cache-reader",
+        "weu1-weights-writer-ai-platform-weights": "system:serviceaccount:ai-platform-weights:weight-cache-fill",
+        "weu1-weights-reader-inference": "system:serviceaccount:inference:weight-cache-reader",
+        "weu1-weights-reader-research": "system:serviceaccount:research:weight-cache-reader",
     }
     assert all(r["inputs"]["audiences"] == ["api://AzureADTokenExchange"] for r in fics.values())
     # Azure refuses concurrent credential writes under one identity: the reader's second waits for its first.
-    first, second = fics["weu1-weight-cache-reader-inference"], fics["weu1-weight-cache-reader-research"]
+    first, second = fics["weu1-weights-reader-inference"], fics["weu1-weights-reader-research"]
     assert first["urn"] in second["dependencies"]
 
 
@@ -374,7 +412,7 @@ def test_model_pods_mount_the_cache_read_only_and_offline(plan_documents: dict[s
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["HF_HUB_OFFLINE"] == "1"
     assert "HF_TOKEN" not in env
-    reader_claim = _named(plan_documents["prod"], "weu1-weight-cache-inference-reader-pvc")
+    reader_claim = _named(plan_documents["prod"], "weu1-weights-inference-reader-pvc")
     assert reader_claim["urn"] in deployment["dependencies"]
 
 
@@ -384,7 +422,7 @@ def test_plan_objects_match_the_schema_once_unknown_ids_are_filled(plan_document
     objects = [
         r["inputs"]
         for r in plan_documents["prod"]["resources"]
-        if r["name"].startswith("weu1-weight-cache")
+        if r["name"].startswith("weu1-weights-")
         and r["type"].startswith("kubernetes:")
         and r["inputs"].get("kind") in kinds
     ]
@@ -423,7 +461,7 @@ def test_rehearsal_counts_one_download_per_checkpoint(shared: dict[str, Any], un
     chat = timings["weu1-models-chat-70b-deployment"]
     assert chat["phaseMinutes"]["weightDownload"] == 0
     assert chat["phaseMinutes"]["weightLoad"] == pytest.approx(75.6 * 1024 / 400 / 60, abs=0.05)
-    fill = next(w for n, w in timings.items() if n.startswith("weu1-weight-cache-fill-redhatai--llama-3-3"))
+    fill = next(w for n, w in timings.items() if n.startswith("weu1-weights-fill-redhatai--llama-3-3"))
     assert fill["phaseMinutes"]["weightDownload"] == pytest.approx(75.6 * 1024 / 200 / 60, abs=0.05)
     assert chat["startMinute"] >= fill["readyMinute"]
     assert shared["rehearsal"]["findings"] == []
