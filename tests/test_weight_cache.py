@@ -325,6 +325,12 @@ def test_volumes_are_read_only_for_teams_and_writable_only_in_the_cache_namespac
     assert pv["spec"]["csi"]["volumeHandle"] != wpv["spec"]["csi"]["volumeHandle"]
 
 
+def test_cache_namespace_enforces_the_restricted_pod_security_standard() -> None:
+    assert namespace()["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    policy = deny_ingress_policy()
+    assert policy["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
+
+
 def test_fill_job_runs_hardened_on_the_models_pool_with_the_writer() -> None:
     job = fill_job(_fill())
     assert job["metadata"]["name"] == "fill-redhatai--llama-3-3-70b-instruct-fp8-dynamic"
