@@ -316,6 +316,8 @@ def test_volumes_are_read_only_for_teams_and_writable_only_in_the_cache_namespac
     }
     assert pv["spec"]["claimRef"] == {"namespace": "inference", "name": "weight-cache"}
     assert pvc["spec"]["volumeName"] == pv["metadata"]["name"]
+    # The volume records the cache's size; the claim asks a fixed 1Gi (a static claim cannot be resized later).
+    assert (pv["spec"]["capacity"], pvc["spec"]["resources"]) == ({"storage": "84Gi"}, {"requests": {"storage": "1Gi"}})
     _, wpv, wpvc = namespace_objects(WHERE, "ai-platform-weights", 84)
     assert wpv["spec"]["accessModes"] == ["ReadWriteMany"]
     assert wpv["spec"]["csi"]["readOnly"] is False

@@ -12,8 +12,9 @@ cover a node from zero, the vLLM image pull and the checkpoint download and load
 otherwise fails the Deployment (and the Service, awaited until it has ready endpoints) after 10 minutes.
 On a cluster with a weight cache (``clusters.<c>.weightCache``, components/serving/cache.py) pods instead mount
 the cache read-only and wait for their checkpoint's fill Job. Otherwise the checkpoint is downloaded into an
-``emptyDir`` sized from the checkpoint itself (parameters x its stored dtype), on the node's OS disk (AKS ``kubeletDiskType: OS``): :func:`load_issues` refuses a checkpoint that disk
-cannot hold, and a 16-bit checkpoint quantized at load time that would not fit the GPU before quantization.
+``emptyDir`` sized from the checkpoint itself (parameters x its stored dtype), on the node's OS disk (AKS
+``kubeletDiskType: OS``): :func:`load_issues` refuses a checkpoint that disk cannot hold, and a 16-bit checkpoint
+quantized at load time that would not fit the GPU before quantization.
 
 On clusters with L7 Cilium policies (ACNS security, ``policies: L7``) and a team with ``networkIsolation``, a
 ``cilium.io/v2`` ``CiliumNetworkPolicy`` admits only the OpenAI-compatible API calls (method and path) on port 8000

@@ -35,6 +35,7 @@ from components.weight_cache.spec import (
     CLAIM_READ,
     CLAIM_WRITE,
     CSI_DRIVER,
+    MIN_CAPACITY_GIB,
     MOUNT_PATH,
     READER_SERVICE_ACCOUNT,
     WRITER_SERVICE_ACCOUNT,
@@ -178,7 +179,7 @@ def volume_handle(where: CacheLocation, namespace: str, writable: bool) -> str:
     return f"{where.resource_group}#{where.account}#{where.container}#{namespace}-{'rw' if writable else 'ro'}"
 
 
-def persistent_volume_claim(namespace: str, writable: bool, capacity_gib: int) -> dict[str, Any]:
+def persistent_volume_claim(namespace: str, writable: bool) -> dict[str, Any]:
     role = "writer" if writable else "reader"
     return {
         "apiVersion": "v1",
@@ -192,7 +193,10 @@ def persistent_volume_claim(namespace: str, writable: bool, capacity_gib: int) -
             "accessModes": ["ReadWriteMany" if writable else "ReadOnlyMany"],
             "storageClassName": "",
             "volumeName": pv_name(namespace, writable),
-            "resources": {"requests": {"storage": f"{capacity_gib}Gi"}},
+            # Fixed, not the cache's size: a statically bound claim cannot be resized (only dynamically provisioned
+            # claims of an expandable class can), so a claim that grew with each new checkpoint would fail its
+            # update. The volume's capacity (mutable) records the size; any capacity >= 1Gi binds.
+            "resources": {"requests": {"storage": f"{MIN_CAPACITY_GIB}Gi"}},
         },
     }
 
@@ -305,5 +309,5 @@ def namespace_objects(where: CacheLocation, namespace: str, capacity_gib: int) -
     return [
         service_account(namespace, writable, client_id),
         persistent_volume(where, namespace, writable, capacity_gib),
-        persistent_volume_claim(namespace, writable, capacity_gib),
+        persistent_volume_claim(namespace, writable),
     ]
