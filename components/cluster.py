@@ -44,6 +44,7 @@ from components.gpu_pools import (
 )
 from components.maintenance import MaintenanceSpec
 from components.network import Network, NetworkArgs, NetworkSpec
+from components.weight_cache import WeightCacheHandle, WeightCacheSpec, WeightCacheStorage, WeightCacheStorageArgs
 
 MIN_KUBERNETES_MINOR = 34
 AKS_AAD_SERVER_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
@@ -210,6 +211,9 @@ class ClusterSpec(Spec):
     features: FeaturesSpec = Field(default_factory=FeaturesSpec)
     maintenance: MaintenanceSpec = Field(default_factory=MaintenanceSpec)
     """Planned maintenance windows for AKS's own upgrades (components/maintenance.py)."""
+    weight_cache: WeightCacheSpec = Field(default_factory=WeightCacheSpec)
+    """Shared model-weight cache: Azure Blob behind a private endpoint, mounted by the Blob CSI driver
+    (components/weight_cache/). Off by default."""
 
     @field_validator("kubernetes_version")
     @classmethod
@@ -310,6 +314,8 @@ class ClusterHandle:
     spec: ClusterSpec
     gpu_slots: list[GpuSlot] = field(default_factory=list)
     gpu_pool_resources: list[pulumi.Resource] = field(default_factory=list)
+    weight_cache: WeightCacheHandle | None = None
+    """The cluster's weight cache storage when ``weightCache.enabled``."""
 
 
 class AksCluster(pulumi.ComponentResource):
@@ -430,6 +436,12 @@ class AksCluster(pulumi.ComponentResource):
             ),
             addon_profiles=addons or None,
             azure_monitor_profile=args.azure_monitor_profile,
+            # The AKS-managed Azure Blob CSI driver mounts the weight cache (only when it is on).
+            storage_profile=cs.ManagedClusterStorageProfileArgs(
+                blob_csi_driver=cs.ManagedClusterStorageProfileBlobCSIDriverArgs(enabled=True)
+            )
+            if spec.weight_cache.enabled
+            else None,
             agent_pool_profiles=[
                 cs.ManagedClusterAgentPoolProfileArgs(
                     name="system",
@@ -516,6 +528,26 @@ class AksCluster(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self, depends_on=[cluster]),
         )
 
+        weight_cache = None
+        if spec.weight_cache.enabled:
+            weight_cache = WeightCacheStorage(
+                f"{name}-weight-cache",
+                WeightCacheStorageArgs(
+                    cluster=args.key,
+                    environment=args.environment,
+                    name_prefix=args.name_prefix,
+                    spec=spec.weight_cache,
+                    resource_group_name=azure_name("rg", *base, max_len=90),
+                    resource_group=rg.name,
+                    location=spec.location,
+                    subnet_id=network.subnet_id,
+                    subscription_id=client.subscription_id,
+                    tags=args.tags,
+                    protect=args.protect,
+                ),
+                pulumi.ResourceOptions(parent=self),
+            ).handle
+
         credentials = cs.list_managed_cluster_user_credentials_output(
             resource_group_name=rg.name,
             resource_name=cluster.name,
@@ -549,6 +581,7 @@ class AksCluster(pulumi.ComponentResource):
             spec=spec,
             gpu_slots=pools.slots,
             gpu_pool_resources=list(pools.pools.values()),
+            weight_cache=weight_cache,
         )
         self.register_outputs({"clusterName": cluster.name, "oidcIssuerUrl": self.oidc_issuer_url})
 

@@ -109,5 +109,9 @@ BUILTIN_ROLES = {
     "Grafana Viewer": "60921a7e-fef1-4a43-9b16-a26c52ad4769",
     "Grafana Editor": "a79a5197-3a5c-4973-a920-486035ffd60f",
     "Cognitive Services OpenAI User": "5e0bd9bd-7b93-4f28-af87-19fc36ad61bd",
+    # Weight cache (components/weight_cache/); ids as listed in microsoft/azure-skills
+    # skills/azure-app-onboard/scaffold/references/rbac-roles.md and Azure's "built-in roles for Storage" page.
+    "Storage Blob Data Reader": "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
+    "Storage Blob Data Contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
 }
 """Azure built-in role definition ids (the same GUID in every subscription) of the roles the blueprint grants."""

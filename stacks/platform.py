@@ -37,6 +37,7 @@ from components.observability import (
     stack_outputs,
 )
 from components.serving import ModelServing, ModelServingArgs, analyse
+from components.serving.cache import ModelWeightCache, ModelWeightCacheArgs
 from components.serving.workload import read_hf_tokens
 from stacks.config import PlatformConfig
 
@@ -158,6 +159,23 @@ def build_platform(cfg: PlatformConfig) -> Platform:
         platform.dra[key] = dra
         platform.outputs[f"{key}GpuDeviceClasses"] = sorted(dra.device_classes)
         fits = [f for f in serving.fits.values() if f.spec.cluster == key and f.chosen is not None]
+        pools = {slot.pool_name: pool for slot, pool in zip(handle.gpu_slots, handle.gpu_pool_resources, strict=True)}
+        cached: dict[str, list[pulumi.Resource]] = {}
+        if fits and handle.weight_cache is not None:
+            # Checkpoints downloaded once per cluster by fill Jobs; the model pods mount them read-only.
+            weight_cache = ModelWeightCache(
+                f"{key}-weights",
+                ModelWeightCacheArgs(
+                    fits=fits,
+                    cache=handle.weight_cache,
+                    oidc_issuer_url=handle.cluster.oidc_issuer_profile.apply(lambda p: p.issuer_url if p else ""),
+                    provider=handle.provider,
+                    namespaces=dict(dra.namespaces),
+                    pools=pools,
+                    hf_tokens=hf_tokens,
+                ),
+            )
+            cached = weight_cache.model_dependencies
         if fits:
             models = ModelServing(
                 f"{key}-models",
@@ -173,11 +191,9 @@ def build_platform(cfg: PlatformConfig) -> Platform:
                         *dra.network_policies.values(),
                     ],
                     # Each model waits for the AgentPool it is placed on (not the whole pool chain).
-                    pools={
-                        slot.pool_name: pool
-                        for slot, pool in zip(handle.gpu_slots, handle.gpu_pool_resources, strict=True)
-                    },
+                    pools=pools,
                     hf_tokens=hf_tokens,
+                    cached_models=cached,
                 ),
             )
             platform.outputs[f"{key}ModelEndpoints"] = models.services

@@ -214,6 +214,10 @@ def test_every_rule_is_exercised_by_a_test() -> None:
         "gpu-budget",
         "waiver-valid",
         "team-network-isolation",
+        # Storage accounts: tests/test_weight_cache.py (compliant, violating, unset, unknown).
+        "storage-private",
+        "storage-no-shared-key",
+        "storage-secure-transfer",
     }
     assert {c[0] for c in CASES} | special == set(RULES_BY_ID)
 
