@@ -350,7 +350,8 @@ def critical_path_rows(stacks: list[str]) -> list[PathRow]:
     rows = []
     for stack in stacks:
         rehearsal = run_plan(stack).rehearse()
-        first = next((w for w in rehearsal.workloads if w.ready is not None), None)
+        # The first model server (a weight-cache fill Job before it is part of its chain, not the end of it).
+        first = next((w for w in rehearsal.workloads if w.ready is not None and not w.fill), None)
         rows.append(
             PathRow(
                 stack,
@@ -380,7 +381,8 @@ def critical_path_markdown(rows: list[PathRow]) -> str:
         "",
         "Critical path: the longest chain of waits of a first deploy (stacks/critical_path.py time table, run-time "
         "waits of stacks/rehearsal.py). Physical chain: resource group -> network -> cluster -> that cluster's GPU "
-        "pools one at a time -> the first GPU workload ready (node, image, weights). Goal: prod ratio <= 1.15.",
+        "pools one at a time -> the first GPU workload ready (node, image, weights; with a weight cache its fill Job, "
+        "then the model server loading from it). Goal: prod ratio <= 1.15.",
     ]
     return "\n".join(lines) + "\n"
 
