@@ -415,3 +415,20 @@ def test_bad_params_requests_get_the_plans_line(change: dict[str, object], key: 
     assert result.options == []
     assert len(result.errors) == 1, result.errors
     assert result.errors[0].startswith(f"Pulumi.dev.yaml: {key}")
+
+
+def test_the_docs_example_is_what_the_page_writes() -> None:
+    """docs/ui.md shows the params entry an import of Qwen2.5-7B writes; it must be the editor's own output."""
+    docs = (ROOT / "docs" / "ui.md").read_text()
+    section = docs[docs.index("## Importing a model from its config.json") :]
+    block = section[section.index("```yaml\n") + len("```yaml\n") : section.index("  ```\n")]
+    shown = [line.removeprefix("  ") for line in block.splitlines()]
+    new = set_model(DEV, "qwen", model_entry(_qwen_request()), "Pulumi.dev.yaml")
+    added = [line[1:] for line in unified_diff(DEV, new, "f").splitlines() if line.startswith("+")][1:]
+    assert shown == added
+
+
+def test_nested_params_keep_windows_line_endings() -> None:
+    text = "config:\r\n  ai-platform:models:\r\n    a:\r\n      team: t\r\n"
+    new = set_model(text, "b", {"team": "u", "params": {"layers": 2}}, "f.yaml")
+    assert new == text + "    b:\r\n      team: u\r\n      params:\r\n        layers: 2\r\n"

@@ -208,7 +208,7 @@ function useModel(value) {
     // vLLM downloads the checkpoint: prefill the repository config.json names (editable, required).
     const source = document.getElementById("f-source");
     const m = IMPORTED.get(key);
-    if (m && m.source && !source.value) source.value = m.source;
+    if (m && m.source) source.value = m.source;
   }
   const name = document.getElementById("f-name");
   if (!name.value) name.value = key.replace(/[^a-z0-9-]/g, "-").replace(/-+/g, "-").replace(/^-+|-+$/g, "").slice(0, 40).replace(/-+$/, "");
