@@ -391,13 +391,28 @@ def pulumi_version() -> str:
     return metadata.version("pulumi")
 
 
+def validate_timing(repeat: int) -> int:
+    """Wall time of reading and validating each shipped stack file (``read_stack_file`` + ``load_config``: the
+    YAML screen, the raw-input checks of every model, pydantic and the cross-field checks), median of ``repeat``."""
+    from stacks.config import load_config  # noqa: PLC0415 (only this mode)
+
+    print("| stack | read + validate ms |\n|---|---:|")
+    for stack in sorted(p.name.split(".")[1] for p in ROOT.glob("Pulumi.*.yaml")):
+        samples = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            stack_file = plan_module.read_stack_file(stack)
+            load_config(stack_file.config_map, stack_file.source)
+            samples.append(time.perf_counter() - start)
+        print(f"| {stack} | {statistics.median(samples) * 1000:.2f} |")
+    return 0
+
+
 def check_scale(sizes: list[int]) -> int:
     """Wall time of ``python -m stacks check`` (in process: read, validate, evaluate) on the dev plan with its
     AgentPools copied (distinct urns, names and pool groups) until it holds about N resources."""
+    from benchmarks.scaled import scaled_plan  # noqa: PLC0415 (only this mode scales plans)
     from stacks.__main__ import main as stacks_main  # noqa: PLC0415 (only this mode plans offline)
-
-    sys.path.insert(0, str(ROOT / "tests"))
-    from test_bad_plan_input import scaled_plan  # noqa: PLC0415 (tests/ joins the path above)
 
     with tempfile.TemporaryDirectory() as tmp:
         base_file = Path(tmp) / "dev.json"
@@ -663,7 +678,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--ui", action="store_true", help="only the self-service page's request latencies")
     parser.add_argument("--packing", action="store_true", help="only the fewest-GPU packing table (issue 14)")
+    parser.add_argument("--validate", action="store_true", help="only reading and validating the shipped stacks")
     args = parser.parse_args(argv)
+    if args.validate:
+        return validate_timing(max(args.repeat, 20))
     if args.packing:
         print(packing_markdown(args.repeat))
         return 0

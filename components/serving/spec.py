@@ -180,7 +180,7 @@ class ModelDeploymentSpec(Spec):
     """Weight precision; defaults to the model's. Served from a pre-quantized checkpoint (catalog ``sources``)."""
     kv_cache_dtype: Literal["auto", "fp8"] = "auto"
     replicas: Annotated[int, Field(ge=1, le=64)] = 1
-    context_length: Annotated[int, Field(ge=256)] = 8192
+    context_length: Annotated[int, Field(ge=256, le=10_000_000)] = 8192
     """Longest sequence (prompt + output) per request: vLLM ``--max-model-len``."""
     concurrency: Annotated[int, Field(ge=1, le=4096)] = 8
     """Sequences served at once per replica with a full context each: vLLM ``--max-num-seqs``."""
