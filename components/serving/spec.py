@@ -242,7 +242,7 @@ class ModelDeploymentSpec(Spec):
                     None,
                     "a quantized repository id",
                     "set source to the quantized checkpoint"
-                    + (f" (the catalog has {', '.join(sorted(arch.sources))})" if arch else ""),
+                    + (f" (the catalog has {', '.join(sorted(arch.sources))})" if arch and arch.sources else ""),
                 )
             )
         if self.source_precision is not None and not self.source:
