@@ -258,7 +258,7 @@ def test_team_objects_quota_closes_other_classes() -> None:
 def test_nvidia_dra_helm_values() -> None:
     cfg = load(BASE)
     slots = [s for g, p in cfg.clusters["c1"].gpu_pools.items() for s in gpu_slots(g, p)]
-    values = nvidia_dra_values(slots, time_sharing=True)
+    values = nvidia_dra_values(slots, {"TimeSlicingSettings": True})
     assert values["gpuResourcesEnabledOverride"] is True
     assert values["resourceApiVersion"] == "resource.k8s.io/v1"
     assert values["resources"] == {"gpus": {"enabled": True}, "computeDomains": {"enabled": False}}
@@ -282,7 +282,7 @@ def test_nvidia_dra_helm_values() -> None:
     operator_driver["clusters"]["c1"]["gpuPools"]["a100"]["slots"]["blue"]["driver"] = "None"
     cfg2 = load(operator_driver)
     slots2 = [s for g, p in cfg2.clusters["c1"].gpu_pools.items() for s in gpu_slots(g, p)]
-    assert nvidia_dra_values(slots2, time_sharing=False)["nvidiaDriverRoot"] == "/run/nvidia/driver"
+    assert nvidia_dra_values(slots2, {})["nvidiaDriverRoot"] == "/run/nvidia/driver"
 
 
 def test_device_plugin_only_on_device_plugin_pools() -> None:

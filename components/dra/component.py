@@ -14,6 +14,7 @@ from components._common import TYPE_PREFIX
 from components.dra.objects import (
     device_class,
     device_plugin_values,
+    feature_gates,
     http_policies,
     ingress_sources,
     network_policy,
@@ -84,7 +85,7 @@ class GpuDra(pulumi.ComponentResource):
 
         nvidia_dra = [s for s in dra_slots if s.sku.gpu.vendor == "nvidia"]
         if nvidia_dra:
-            time_sharing = any(o.kind == "timeShared" for o in self.offers)
+            gates = feature_gates(o.kind for o in self.offers)
             self.releases["nvidia-dra"] = k8s.helm.v3.Release(
                 f"{name}-nvidia-dra",
                 name="nvidia-dra-driver-gpu",
@@ -92,7 +93,7 @@ class GpuDra(pulumi.ComponentResource):
                 version=args.dra.nvidia_driver.version,
                 namespace=NVIDIA_DRA_NAMESPACE,
                 create_namespace=True,
-                values=nvidia_dra_values(nvidia_dra, time_sharing),
+                values=nvidia_dra_values(nvidia_dra, gates),
                 opts=child,
             )
         if plugin_slots:

@@ -188,6 +188,11 @@ def vllm_args(fit: Fit) -> list[str]:
     if chosen.kind == "timeShared":
         # vLLM takes its fraction of the *whole* GPU; time-shared tenants each take only what they need.
         utilisation = min(0.95, math.ceil((chosen.estimate.total_gib + 0.5) / chosen.device_memory_gib * 100) / 100)
+    elif chosen.kind == "mps":
+        # An MPS client: stay inside its pinned limit. The fraction is of the whole GPU's memory, so it never asks
+        # for more than the limit whether CUDA reports the limit or the whole GPU as the total.
+        share = min(chosen.device_memory_gib * chosen.utilisation, chosen.estimate.total_gib + 0.5)
+        utilisation = max(0.01, math.floor(share / chosen.sku.gpu.memory_gib * 100) / 100)
     precision = spec.effective_precision
     args = [
         "--model",
