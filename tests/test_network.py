@@ -227,7 +227,7 @@ def test_allowed_namespaces_reach_the_models_on_l7_clusters(l7_allowed: dict[str
     assert {
         "namespaceSelector": {"matchExpressions": [{"key": NAMESPACE_NAME, "operator": "In", "values": ["apps"]}]}
     } in peers
-    assert "team research [mtls] [ingress also from apps]" in l7_allowed["summary"]
+    assert "team research [mtls requested, not enforced] [ingress also from apps]" in l7_allowed["summary"]
 
 
 # ----------------------------------------------------------------------------------------------------------------

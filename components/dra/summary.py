@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from components.dra.offers import _dra_slots, device_class_name, nvidia_driver_root, offers_for, slot_capacity
 from components.dra.spec import SHARED_CLAIM_KINDS, DraSpec, SharingProfileSpec
+from components.facts import MTLS_SWITCH_IN_API
 from components.teams import TeamSpec, team_clusters
 
 if TYPE_CHECKING:
@@ -75,7 +76,8 @@ def dra_summary_lines(dra: DraSpec, teams: Mapping[str, TeamSpec], clusters: Map
                     parts.append(f"{name} ({quota} shared claims x {profile.replicas} pods)")
                 else:
                     parts.append(f"{name} (template, quota {quota})")
-            flags = " [mtls]" if spec.mtls else ""
+            # The namespace label asks for sidecar-free mTLS; the cluster's API version cannot switch it on.
+            flags = (" [mtls requested, not enforced]" if not MTLS_SWITCH_IN_API else " [mtls]") if spec.mtls else ""
             if not spec.network_isolation:
                 flags += " [no network isolation]"
             elif spec.allow_ingress_from:

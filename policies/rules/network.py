@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from components.facts import DEFAULT_NETWORK_POLICY, MODEL_LABEL, NAMESPACE_NAME_LABEL, TEAM_LABEL
+from components.facts import (
+    DEFAULT_NETWORK_POLICY,
+    MANAGED_CLUSTER_API_VERSION,
+    MODEL_LABEL,
+    MTLS_LABEL,
+    MTLS_SWITCH_IN_API,
+    NAMESPACE_NAME_LABEL,
+    TEAM_LABEL,
+)
 from policies.engine import UNKNOWN, Finding, Resource, Rule, RuleContext, StackView
 from policies.rules._util import at, unknown
 
@@ -106,6 +114,27 @@ def team_network_isolation(stack: StackView, _: RuleContext) -> Iterator[Finding
             )
 
 
+def mtls_not_enforced(r: Resource, _: RuleContext) -> Iterator[Finding]:
+    """A namespace that asks for sidecar-free mTLS while the cluster's API version cannot switch it on."""
+    labels = r.get("metadata.labels", {})
+    if not isinstance(labels, Mapping) or labels.get(MTLS_LABEL) != "true" or MTLS_SWITCH_IN_API:
+        return
+    team = labels.get(TEAM_LABEL)
+    fix = (
+        "treat this namespace's pod traffic as unencrypted; turning mTLS on needs a preview ManagedCluster API "
+        "version (pulumi package add azure-native containerservice <preview version>), which this blueprint does "
+        "not use"
+    )
+    if isinstance(team, str):
+        fix += f", or drop the request with teams.{team}.mtls: false"
+    yield Finding(
+        f"{r.label}: mTLS requested, not enforced: label {MTLS_LABEL}=true asks for sidecar-free mTLS, but "
+        f"ManagedCluster API version {MANAGED_CLUSTER_API_VERSION} has no property that turns Cilium "
+        "mTLS or transit encryption on (networkProfile.advancedNetworking.security has only enabled and "
+        f"advancedNetworkPolicies); expected an enforced mTLS switch on the cluster. Fix: {fix}"
+    )
+
+
 RULES: list[Rule] = [
     Rule(
         "team-network-isolation",
@@ -114,5 +143,14 @@ RULES: list[Rule] = [
         "mandatory",
         team_network_isolation,
         scope="stack",
+    ),
+    Rule(
+        "team-mtls-not-enforced",
+        "A namespace that requests sidecar-free mTLS is reported as not enforced while the cluster's API version "
+        "cannot switch it on.",
+        "medium",
+        "advisory",
+        mtls_not_enforced,
+        types=(NAMESPACE,),
     ),
 ]
