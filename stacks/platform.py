@@ -150,6 +150,7 @@ def build_platform(cfg: PlatformConfig) -> Platform:
                         *dra.device_classes.values(),
                         *dra.releases.values(),
                         *dra.network_policies.values(),
+                        *(p for team in dra.egress_policies.values() for p in team),
                     ],
                     # Each model waits for the AgentPool it is placed on (not the whole pool chain).
                     pools={

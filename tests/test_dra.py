@@ -383,6 +383,13 @@ def test_team_guards_are_retained_exactly_with_their_namespace(plan_documents: d
         }
         assert namespaces, stack
         guards = [r for r in k8s if r["type"] in GUARDS and _team_of(r)]
+        # The FQDN egress policies (egress.defaultDeny) guard the namespace too.
+        guards += [
+            r
+            for r in k8s
+            if r["type"] == "kubernetes:cilium.io/v2:CiliumNetworkPolicy"
+            and r["inputs"]["metadata"]["name"] in ("egress-default-deny", "egress-model-hub")
+        ]
         for namespace in namespaces.values():
             assert namespace["retainOnDelete"] is True, namespace["urn"]
             quotas = [

@@ -19,8 +19,8 @@ Per cluster (``features.dra: true``) this builds:
   ``<class>.deviceclass.resource.k8s.io/devices`` that also closes every other GPU class of the cluster to
   the team, and (``networkIsolation``, default on) a
   NetworkPolicy that admits ingress only from the namespace itself, the namespaces in
-  ``allowIngressFrom`` and the managed Prometheus collector. Egress stays open: model servers download
-  weights from Hugging Face (and other hubs) at start, through addresses no policy can pin.
+  ``allowIngressFrom`` and the managed Prometheus collector; with ``egress.defaultDeny`` Cilium FQDN egress
+  policies (``egress.py``: DNS, the namespace, named hosts, the model hub for model servers).
 
 Removing a team from config never opens its namespace: the Namespace, its ResourceQuota and its NetworkPolicy
 are ``retainOnDelete`` together (Pulumi forgets them; the namespace stays locked down with its pods until an

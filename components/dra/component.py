@@ -11,6 +11,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components._common import TYPE_PREFIX
+from components.dra.egress import egress_policies
 from components.dra.objects import (
     device_class,
     device_plugin_values,
@@ -64,6 +65,8 @@ class GpuDra(pulumi.ComponentResource):
     """Team -> what creates its namespace on this cluster: a Namespace here, or the FleetManagedNamespace."""
     claim_templates: dict[str, list[str]]
     network_policies: dict[str, k8s.networking.v1.NetworkPolicy]
+    egress_policies: dict[str, list[k8s.apiextensions.CustomResource]]
+    """Team -> its FQDN egress CiliumNetworkPolicies (``egress.defaultDeny``; model servers wait for them)."""
     model_ingress: dict[str, list[str]]
     """Team -> namespaces that may call its model servers, for teams whose models need an L7 policy."""
 
@@ -81,6 +84,7 @@ class GpuDra(pulumi.ComponentResource):
         self.claim_templates = {}
         self.network_policies = {}
         self.model_ingress = {}
+        self.egress_policies = {}
         l7 = http_policies(handle.spec)
 
         nvidia_dra = [s for s in dra_slots if s.sku.gpu.vendor == "nvidia"]
@@ -155,6 +159,20 @@ class GpuDra(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions.merge(
                         pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[namespace]), guard
                     ),
+                )
+            # A guard like the NetworkPolicy: retained with the namespace when the team leaves the config.
+            for obj in egress_policies(team, spec):
+                self.egress_policies.setdefault(team, []).append(
+                    k8s.apiextensions.CustomResource(
+                        f"{name}-{team}-{obj['metadata']['name']}",
+                        api_version=obj["apiVersion"],
+                        kind=obj["kind"],
+                        metadata=obj["metadata"],
+                        spec=obj["spec"],
+                        opts=pulumi.ResourceOptions.merge(
+                            pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[namespace]), guard
+                        ),
+                    )
                 )
             in_ns = pulumi.ResourceOptions(
                 parent=self,

@@ -78,6 +78,10 @@ def dra_summary_lines(dra: DraSpec, teams: Mapping[str, TeamSpec], clusters: Map
                     parts.append(f"{name} (template, quota {quota})")
             # The namespace label asks for sidecar-free mTLS; the cluster's API version cannot switch it on.
             flags = (" [mtls requested, not enforced]" if not MTLS_SWITCH_IN_API else " [mtls]") if spec.mtls else ""
+            if spec.egress.default_deny:
+                flags += " [egress default deny" + (
+                    f", allowed {', '.join(sorted(set(spec.egress.allow_fqdns)))}]" if spec.egress.allow_fqdns else "]"
+                )
             if not spec.network_isolation:
                 flags += " [no network isolation]"
             elif spec.allow_ingress_from:

@@ -19,6 +19,9 @@ from policies.rules._util import at, unknown
 
 NAMESPACE = "kubernetes:core/v1:Namespace"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+CILIUM_POLICY = "kubernetes:cilium.io/v2:CiliumNetworkPolicy"
+EGRESS_DEFAULT_DENY = "egress-default-deny"
+"""The CiliumNetworkPolicy that denies a team namespace's egress by default (components/dra/egress.py)."""
 
 
 def _cluster_key(r: Resource) -> str:
@@ -114,6 +117,66 @@ def team_network_isolation(stack: StackView, _: RuleContext) -> Iterator[Finding
             )
 
 
+def _egress_gap(policy: Resource) -> str | None:
+    """What keeps ``policy`` from denying the namespace's egress by default (None: it does)."""
+    spec = policy.get("spec")
+    if not isinstance(spec, Mapping):
+        return "it has no spec"
+    if spec.get("endpointSelector") not in ({}, {"matchLabels": {}}):
+        return "its endpointSelector does not select every pod of the namespace"
+    for rule in spec.get("egress") or []:
+        if not isinstance(rule, Mapping):
+            return "an egress rule is unreadable"
+        if rule.get("toEntities") and set(rule["toEntities"]) & {"all", "world"}:
+            return f"an egress rule allows toEntities {list(rule['toEntities'])}"
+        if any(c in ("0.0.0.0/0", "::/0") for c in rule.get("toCIDR") or []):
+            return "an egress rule allows toCIDR 0.0.0.0/0"
+        if any(isinstance(f, Mapping) and f.get("matchPattern") == "*" for f in rule.get("toFQDNs") or []):
+            return "an egress rule allows toFQDNs matchPattern '*' (every host)"
+    return None
+
+
+def team_egress_default_deny(stack: StackView, _: RuleContext) -> Iterator[Finding]:
+    policies: dict[tuple[str, str], list[Resource]] = {}
+    for p in stack.of_type(CILIUM_POLICY):
+        namespace = p.get("metadata.namespace")
+        if isinstance(namespace, str) and p.get("metadata.name") == EGRESS_DEFAULT_DENY:
+            policies.setdefault((_cluster_key(p), namespace), []).append(p)
+    for ns in stack.of_type(NAMESPACE):
+        labels = ns.get("metadata.labels", {})
+        team = labels.get(TEAM_LABEL) if isinstance(labels, Mapping) else None
+        if team is None:
+            continue
+        name = ns.get("metadata.name")
+        expected = (
+            f"a CiliumNetworkPolicy {EGRESS_DEFAULT_DENY} in it selecting every pod (egress only to DNS, the "
+            "namespace and named hosts)"
+        )
+        if name is UNKNOWN or not isinstance(name, str):
+            yield at(unknown(ns, "metadata.name", expected), ns.urn)
+            continue
+        fix = f"set teams.{team}.egress.defaultDeny: true (and list the hosts it needs in egress.allowFqdns)"
+        found = policies.get((_cluster_key(ns), name), [])
+        if not found:
+            yield Finding(
+                f"{ns.label}: egress policy is unset (pods of namespace {name!r} may connect anywhere); expected "
+                f"{expected}. Fix: {fix}",
+                ns.urn,
+            )
+            continue
+        if any(p.get("spec") is UNKNOWN for p in found):
+            yield at(unknown(ns, f"ciliumNetworkPolicy {EGRESS_DEFAULT_DENY}", expected), ns.urn)
+            continue
+        gaps = [gap for gap in (_egress_gap(p) for p in found) if gap]
+        if gaps:
+            yield Finding(
+                f"{ns.label}: ciliumNetworkPolicy {EGRESS_DEFAULT_DENY} does not deny egress by default in "
+                f"namespace {name!r}: {gaps[0]}; expected {expected}. Fix: {fix} (and keep the blueprint's policy "
+                "unedited)",
+                ns.urn,
+            )
+
+
 def mtls_not_enforced(r: Resource, _: RuleContext) -> Iterator[Finding]:
     """A namespace that asks for sidecar-free mTLS while the cluster's API version cannot switch it on."""
     labels = r.get("metadata.labels", {})
@@ -142,6 +205,14 @@ RULES: list[Rule] = [
         "high",
         "mandatory",
         team_network_isolation,
+        scope="stack",
+    ),
+    Rule(
+        "team-egress-default-deny",
+        "Every team namespace denies egress by default (Cilium FQDN policy: DNS, the namespace and named hosts).",
+        "high",
+        "advisory",
+        team_egress_default_deny,
         scope="stack",
     ),
     Rule(
