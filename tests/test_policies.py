@@ -215,6 +215,7 @@ def test_every_rule_is_exercised_by_a_test() -> None:
         "team-network-isolation",
         "team-mtls-not-enforced",  # tests/test_mtls.py
         "team-egress-default-deny",  # tests/test_egress.py
+        "images-pinned",  # tests/test_supply_chain.py
     }
     assert {c[0] for c in CASES} | special == set(RULES_BY_ID)
 

@@ -97,7 +97,7 @@ class GpuDra(pulumi.ComponentResource):
                 version=args.dra.nvidia_driver.version,
                 namespace=NVIDIA_DRA_NAMESPACE,
                 create_namespace=True,
-                values=nvidia_dra_values(nvidia_dra, gates),
+                values=nvidia_dra_values(nvidia_dra, gates, args.dra.nvidia_driver.version),
                 opts=child,
             )
         if plugin_slots:
@@ -110,7 +110,7 @@ class GpuDra(pulumi.ComponentResource):
                 repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
                 namespace=DEVICE_PLUGIN_NAMESPACE,
                 create_namespace=True,
-                values=device_plugin_values(plugin_slots),
+                values=device_plugin_values(plugin_slots, chart.version),
                 opts=child,
             )
 

@@ -34,6 +34,7 @@ from components.facts import (
     TEAM_LABEL,
 )
 from components.gpu_pools import GpuSlot, node_agent_tolerations
+from components.images import chart_image_tag
 from components.teams import TeamSpec
 
 if TYPE_CHECKING:
@@ -243,10 +244,17 @@ def feature_gates(kinds: Iterable[str]) -> dict[str, bool]:
     return {SHARING_FEATURE_GATES[k]: True for k in sorted(set(kinds)) if k in SHARING_FEATURE_GATES}
 
 
-def nvidia_dra_values(slots: list[GpuSlot], gates: dict[str, bool]) -> dict[str, Any]:
+def _pinned_image(chart: str, version: str) -> dict[str, Any]:
+    """The chart's ``image.tag`` as ``tag@sha256:...`` at the pinned chart version (components/images.py)."""
+    tag = chart_image_tag(chart, version)
+    return {"image": {"tag": tag}} if tag else {}
+
+
+def nvidia_dra_values(slots: list[GpuSlot], gates: dict[str, bool], chart_version: str = "") -> dict[str, Any]:
     nvidia = [s for s in slots if s.sku.gpu.vendor == "nvidia"]
     compute_domains = compute_domains_supported(nvidia)
     return {
+        **_pinned_image("dra-driver-nvidia-gpu", chart_version),
         "nvidiaDriverRoot": nvidia_driver_root(nvidia),
         "gpuResourcesEnabledOverride": True,
         "resourceApiVersion": RESOURCE_API_VERSION,
@@ -265,9 +273,10 @@ def nvidia_dra_values(slots: list[GpuSlot], gates: dict[str, bool]) -> dict[str,
     }
 
 
-def device_plugin_values(slots: list[GpuSlot]) -> dict[str, Any]:
+def device_plugin_values(slots: list[GpuSlot], chart_version: str = "") -> dict[str, Any]:
     mig = any(s.spec.mig_profile for s in slots)
     return {
+        **_pinned_image("nvidia-device-plugin", chart_version),
         "migStrategy": "single" if mig else "none",
         "nodeSelector": {LABEL_ALLOCATION: "device-plugin", LABEL_VENDOR: "nvidia"},
         "affinity": _node_affinity("device-plugin"),
