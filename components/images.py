@@ -94,6 +94,14 @@ IMAGES: dict[str, Image] = {
         "a public image lock file pinning nvcr.io/nvidia/k8s-device-plugin:v0.17.1 (code search index record "
         "69631182245); NVIDIA publishes no digest list for NGC",
     ),
+    "azure-cli": Image(
+        "mcr.microsoft.com",
+        "azure-cli",
+        "2.67.0",
+        "sha256:6d7791e595999664478813ee6da9b340dc087be87cce9f581ded83cc4bf15ca0",
+        "public backup scripts pinning mcr.microsoft.com/azure-cli:2.67.0 by digest (code search index records "
+        "68918085918, 69190462648); Microsoft publishes no digest list for MCR tags",
+    ),
     "dcgm-exporter": Image(
         "nvcr.io",
         "nvidia/k8s/dcgm-exporter",

@@ -12,6 +12,7 @@ import contextlib
 import difflib
 import gc
 import json
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,11 +26,11 @@ from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.sync_await import _sync_await
 
-from components._common import PROJECT, ConfigError
+from components._common import PROJECT, ConfigError, display_key, input_issues, redacted, secret_problem
 from components.serving import stack_cost
 from components.serving.workload import token_config_keys
 from policies.offline import evaluate_plan
-from stacks.config import PlatformConfig, load_config
+from stacks.config import PlatformConfig, format_issues, load_config
 from stacks.platform import Platform, build_platform
 from stacks.rehearsal import Rehearsal, rehearse
 
@@ -80,24 +81,82 @@ def read_stack_file(stack: str, config_file: str | Path | None = None) -> StackF
             ]
         )
     path = Path(config_file) if config_file else ROOT / default_name
-    text = _read_text(path)
-    document = _parse(text, path.name)
+    return stack_file_from_text(stack, _read_text(path), path.name)
+
+
+def stack_file_from_text(stack: str, text: str, name: str) -> StackFile:
+    """A stack file's text (already read and decoded) as the CLI would hand it to the program.
+
+    ``read_stack_file`` reads the file and calls this; the local UI calls it on an edited text before it
+    offers the change, so both refuse the same input with the same lines (``name`` names the file).
+    """
+    if len(text.encode("utf-8")) > MAX_STACK_FILE_BYTES:
+        raise ConfigError([f"{name}: stack file too large (got over {MAX_STACK_FILE_BYTES} bytes; allowed: 1 MiB)"])
+    document = _parse(text, name)
     raw = document.get("config") if isinstance(document, dict) else None
     if not isinstance(raw, dict):
-        raise ConfigError([f"{path.name}: expected a top-level 'config:' map"])
+        raise ConfigError([f"{name}: expected a top-level 'config:' map"])
     config_map: dict[str, str] = {}
     secret_keys: list[str] = []
+    platform_values: dict[str, Any] = {}
     for key, value in raw.items():
         if not isinstance(key, str):
-            raise ConfigError([f"{path.name}: config: keys must be strings (got {key!r})"])
+            raise ConfigError([f"{name}: config: keys must be strings (got {key!r})"])
         full_key = key if ":" in key else f"{PROJECT}:{key}"
-        _check_namespace(full_key, path.name)
+        _check_namespace(full_key, name)
         if isinstance(value, dict) and set(value) == {"secure"}:
             secret_keys.append(full_key)
             config_map[full_key] = SECRET
             continue
+        _check_plaintext(full_key, value, name)
+        if full_key.startswith(f"{PROJECT}:"):
+            platform_values[full_key[len(PROJECT) + 1 :]] = value
         config_map[full_key] = _cli_string(value)
-    return StackFile(stack, path.name, config_map, secret_keys)
+    # The YAML types, before the CLI's string/JSON form loses them (a top-level `owner: ~` would arrive as
+    # "null", a date as a string): the same checks the models run on their input, on the values as typed.
+    issues = input_issues(PlatformConfig, platform_values, deep=True)
+    if issues:
+        raise ConfigError(format_issues(issues, name))
+    return StackFile(stack, name, config_map, secret_keys)
+
+
+PROVIDER_SECRET_KEYS = frozenset(
+    {
+        "azure-native:clientSecret",
+        "azure-native:clientCertificatePassword",
+        "azure-native:oidcToken",
+        "azure-native:oidcRequestToken",
+    }
+)
+"""Provider settings that are credentials themselves (the azure-native provider's installation and configuration
+page, pulumi.com/registry/packages/azure-native/installation-configuration): never plaintext."""
+
+
+def _check_plaintext(full_key: str, value: Any, name: str) -> None:
+    """A plaintext value where an encrypted one belongs: anything in ``ai-platform-secrets``, and credentials in
+    the providers' namespaces (``ai-platform`` values are checked by the models, with their key paths)."""
+    namespace, _, short = full_key.partition(":")
+    shown = display_key(full_key)
+    fix = f"Fix: pulumi config set --secret {shown} <value> (and remove the plaintext line)"
+    if namespace == f"{PROJECT}-secrets":
+        raise ConfigError(
+            [
+                f"{name}: {shown}: is in plaintext, but every {namespace} value is a secret (got "
+                f"{redacted(str(value))}; allowed: a `secure:` value). {fix}"
+            ]
+        )
+    if namespace == PROJECT:
+        return
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    problem = secret_problem(short, text)
+    if full_key in PROVIDER_SECRET_KEYS:
+        problem = "is a provider credential"
+    elif full_key == "kubernetes:kubeconfig" and any(k in text for k in ("token:", "client-key-data:", "password:")):
+        problem = "is a kubeconfig with embedded credentials"
+    if problem is not None:
+        raise ConfigError(
+            [f"{name}: {shown}: {problem} in plaintext (got {redacted(text)}; allowed: a `secure:` value). {fix}"]
+        )
 
 
 def _read_text(path: Path) -> str:
@@ -161,7 +220,7 @@ class _Frame:
 
 def _dotted(path: tuple[str | int, ...]) -> str:
     """``config.ai-platform:clusters.weu1`` reads ``ai-platform:clusters.weu1`` as in config errors."""
-    parts = [str(p) for p in (path[1:] if path[:1] == ("config",) and len(path) > 1 else path)]
+    parts = [display_key(p) for p in (path[1:] if path[:1] == ("config",) and len(path) > 1 else path)]
     return ".".join(parts) or "(top level)"
 
 
@@ -268,10 +327,15 @@ def _check_namespace(key: str, name: str) -> None:
         return
     close = difflib.get_close_matches(namespace, KNOWN_NAMESPACES, n=1, cutoff=0.6)
     fix = (
-        f"Fix: did you mean {close[0]}:{key.split(':', 1)[1]}?" if close else "Fix: remove it or use a known namespace"
+        f"Fix: did you mean {close[0]}:{display_key(key.split(':', 1)[1])}?"
+        if close
+        else "Fix: remove it or use a known namespace"
     )
     raise ConfigError(
-        [f"{name}: {key}: unknown config namespace (got {namespace!r}; allowed: {', '.join(KNOWN_NAMESPACES)}). {fix}"]
+        [
+            f"{name}: {display_key(key)}: unknown config namespace (got {namespace!r}; allowed: "
+            f"{', '.join(KNOWN_NAMESPACES)}). {fix}"
+        ]
     )
 
 
@@ -302,6 +366,9 @@ class Registration:
     replace_on_changes: list[str] = field(default_factory=list)
     """Property paths whose change forces a replacement (immutable Kubernetes specs)."""
     delete_before_replace: bool = False
+    aliases: list[dict[str, Any]] = field(default_factory=list)
+    """The ``aliases`` option as the engine receives it: alias specs (``name``, ``type``, ``parentUrn``, ``noParent``,
+    ``stack``, ``project``; unset fields mean "this resource's own") or ``{"urn": ...}`` for full alias URNs."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -319,6 +386,7 @@ class Registration:
             "customTimeouts": self.custom_timeouts,
             "replaceOnChanges": self.replace_on_changes,
             "deleteBeforeReplace": self.delete_before_replace,
+            "aliases": self.aliases,
         }
 
 
@@ -368,9 +436,32 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     },
                     replace_on_changes=list(request.replaceOnChanges),
                     delete_before_replace=bool(request.deleteBeforeReplace),
+                    aliases=[
+                        *(_alias(alias) for alias in request.aliases if not _sdk_version_alias(alias)),
+                        *({"urn": urn} for urn in request.aliasURNs),
+                    ],
                 )
             )
         return response
+
+
+def _sdk_version_alias(alias: Any) -> bool:
+    """An alias the provider SDKs add on their own: the same resource under another type token only (azure-native
+    registers ~100 per ManagedCluster for old API versions, ``azure-native:containerservice/v20170831:
+    ManagedCluster``; pulumi-kubernetes old group versions, ``kubernetes:apps/v1beta1:Deployment``). They never name
+    a previous URN of this program's resources, so the plan leaves type-only alias specs out."""
+    if alias.WhichOneof("alias") != "spec":
+        return False
+    spec = alias.spec
+    return bool(spec.type) and not (spec.name or spec.stack or spec.project or spec.parentUrn or spec.noParent)
+
+
+def _alias(alias: Any) -> dict[str, Any]:
+    """One ``Alias`` message: its spec fields as set (``{"urn": ...}`` for a full alias URN)."""
+    if alias.WhichOneof("alias") == "urn":
+        return {"urn": alias.urn}
+    spec: dict[str, Any] = json_format.MessageToDict(alias.spec)
+    return spec
 
 
 def plain(value: Any) -> Any:
@@ -439,6 +530,25 @@ class Plan:
         }
 
 
+def plan_json(document: dict[str, Any]) -> str:
+    """The plan document as strict JSON: NaN and infinities are not JSON (``json.dumps`` would write them as
+    bare ``NaN``/``Infinity``, which other parsers refuse), so one stops the plan with the path that holds it."""
+    try:
+        return json.dumps(document, indent=2, sort_keys=False, allow_nan=False) + "\n"
+    except ValueError:
+        where = _non_finite(document, ()) or ()
+        raise ConfigError(
+            [f"plan: {'.'.join(str(p) for p in where) or '(root)'}: is not a finite number, so the plan is not JSON"]
+        ) from None
+
+
+def _non_finite(value: Any, path: tuple[str | int, ...]) -> tuple[str | int, ...] | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        return path
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    return next((p for k, v in items if (p := _non_finite(v, (*path, k))) is not None), None)
+
+
 def exit_code(violations: list[dict[str, Any]], findings: list[dict[str, Any]]) -> int:
     """1 when a mandatory policy fails or the first-deploy rehearsal finds an error (a real deploy would fail)."""
     mandatory = any(v.get("enforcement") == "mandatory" for v in violations)
@@ -502,7 +612,12 @@ async def _resolve(value: Any) -> Any:
 
 
 def run_plan(stack: str, config_file: str | Path | None = None) -> Plan:
-    stack_file = read_stack_file(stack, config_file)
+    return plan_stack_file(read_stack_file(stack, config_file))
+
+
+def plan_stack_file(stack_file: StackFile) -> Plan:
+    """The offline plan of an already-read stack file (``run_plan`` reads it from disk first)."""
+    stack = stack_file.stack
     cfg, platform, registrations, outputs = run_program(stack_file)
     plan = Plan(PROJECT, stack, cfg, platform, registrations, outputs)
     plan.cost = stack_cost(cfg.serving, [r.to_json() for r in registrations])
