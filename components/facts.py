@@ -31,6 +31,15 @@ MODEL_LABEL = f"{LABEL_PREFIX}/model"
 """Carried by the blueprint's model-server pods (components/serving/workload.py)."""
 OWNER_LABEL = f"{LABEL_PREFIX}/owner"
 MTLS_LABEL = "io.cilium/mtls-enabled"
+"""The namespace label that opts a namespace into AKS's sidecar-free mTLS (Cilium + SPIRE + ztunnel, preview)."""
+MANAGED_CLUSTER_API_VERSION = "2025-09-01"
+"""The ManagedCluster/AgentPool API version of the installed azure-native SDK (3.29.0 default)."""
+MTLS_SWITCH_IN_API = False
+"""Whether :data:`MANAGED_CLUSTER_API_VERSION` has a property that turns sidecar-free mTLS (or WireGuard transit
+encryption) on. It does not: its ``networkProfile.advancedNetworking.security`` has only ``enabled`` and
+``advancedNetworkPolicies`` (pulumi_azure_native/containerservice/_inputs.py ``AdvancedNetworkingSecurityArgs``);
+``transitEncryption`` and the mTLS enum value exist only in preview API versions. So the label above is a request
+that nothing enforces: the plan and the policy pack say so, and nothing claims encryption."""
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 """Set by Kubernetes itself on every namespace (immutable): what a namespaceSelector can safely match."""
 

@@ -32,6 +32,49 @@ class _Cluster(Protocol):
     def features(self) -> _Features: ...
 
 
+FQDN = re.compile(r"^(\*\.)?([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+"""A host name, or ``*.`` plus a domain (Cilium ``matchPattern``: ``*`` matches one DNS label)."""
+
+
+class EgressSpec(Spec):
+    """``teams.<name>.egress``: FQDN-based egress (Cilium ``toFQDNs``, needs ACNS security on the cluster)."""
+
+    default_deny: bool = False
+    """Deny all egress from the namespace's pods except DNS, the namespace itself, ``allowFqdns`` and (for model
+    servers) the model hub."""
+    allow_fqdns: list[str] = Field(default_factory=list)
+    """Host names (or ``*.domain`` patterns) every pod of the namespace may reach on port 443."""
+    model_hub: bool = True
+    """Model-server pods may reach the Hugging Face Hub and its download hosts (weights are fetched at start)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> EgressSpec:
+        issues: list[Issue] = []
+        for i, host in enumerate(self.allow_fqdns):
+            if not FQDN.match(host):
+                issues.append(
+                    Issue(
+                        ("allowFqdns", i),
+                        "is not a host name or *.domain pattern",
+                        host,
+                        "lowercase DNS names, e.g. pypi.org or *.blob.core.windows.net",
+                        "write the host name without scheme, port or path",
+                    )
+                )
+        if self.allow_fqdns and not self.default_deny:
+            issues.append(
+                Issue(
+                    ("allowFqdns",),
+                    "only applies with defaultDeny true (without it all egress is open)",
+                    self.allow_fqdns,
+                    "unset",
+                    "remove allowFqdns or set defaultDeny: true",
+                )
+            )
+        raise_issues(issues)
+        return self
+
+
 class TeamSpec(Spec):
     """``teams.<name>``: a namespace per cluster with the GPU profiles the team may claim, within quota."""
 
@@ -45,6 +88,8 @@ class TeamSpec(Spec):
     """Ingress only from the namespace itself, ``allowIngressFrom`` and the metrics collector; false opens it."""
     allow_ingress_from: list[str] = Field(default_factory=list)
     """Other namespaces (names) whose pods may reach this team's pods, e.g. an ingress controller's."""
+    egress: EgressSpec = Field(default_factory=EgressSpec)
+    """FQDN egress policy of the namespace (components/dra/egress.py)."""
 
     @model_validator(mode="after")
     def _check(self) -> TeamSpec:

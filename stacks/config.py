@@ -30,6 +30,7 @@ from components.serving.fit import ServingInputs
 from components.serving.fit import analyse as serving_analysis
 from components.serving.spec import ModelDeploymentSpec
 from components.serving.workload import load_issues
+from components.supply_chain import SupplyChainSpec
 from components.teams import TeamSpec
 from policies.spec import PolicySpec
 
@@ -67,6 +68,8 @@ class PlatformConfig(Spec):
     """Prices that replace or extend components/data/prices.yaml (components/pricing.py)."""
     policy: PolicySpec = Field(default_factory=PolicySpec)
     """GPU budget and policy waivers (policies/spec.py; README 'Policy')."""
+    supply_chain: SupplyChainSpec = Field(default_factory=SupplyChainSpec)
+    """Image admission: Kyverno, allowed registries, digests, signatures (components/supply_chain.py)."""
 
     @model_validator(mode="after")
     def _check(self) -> PlatformConfig:

@@ -6,7 +6,7 @@ nothing here asks which stack it is.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +14,7 @@ import pulumi
 
 from components.cluster import AksCluster, ClusterArgs, ClusterHandle
 from components.dra import GpuDra, GpuDraArgs
+from components.facts import DCGM_NAMESPACE, DEVICE_PLUGIN_NAMESPACE, NVIDIA_DRA_NAMESPACE
 from components.fleet import (
     AksFleet,
     FleetArgs,
@@ -31,6 +32,7 @@ from components.observability import (
     Observability,
     ObservabilityArgs,
     cluster_monitor_profile,
+    dcgm_exported,
     monitored,
     omsagent_addon,
     read_webhook_secrets,
@@ -38,7 +40,9 @@ from components.observability import (
 )
 from components.serving import ModelServing, ModelServingArgs, analyse
 from components.serving.cache import ModelWeightCache, ModelWeightCacheArgs
+from components.serving.fit import Fit
 from components.serving.workload import read_hf_tokens
+from components.supply_chain import SupplyChain, SupplyChainArgs
 from stacks.config import PlatformConfig
 
 
@@ -50,6 +54,8 @@ class Platform:
     clusters: dict[str, ClusterHandle] = field(default_factory=dict)
     dra: dict[str, GpuDra] = field(default_factory=dict)
     """GPU drivers, sharing classes and team namespaces per cluster with ``features.dra``."""
+    supply_chain: dict[str, SupplyChain] = field(default_factory=dict)
+    """Kyverno and the image admission policy per DRA cluster (``supplyChain.enabled``)."""
     outputs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -189,6 +195,7 @@ def build_platform(cfg: PlatformConfig) -> Platform:
                         *dra.device_classes.values(),
                         *dra.releases.values(),
                         *dra.network_policies.values(),
+                        *(p for team in dra.egress_policies.values() for p in team),
                     ],
                     # Each model waits for the AgentPool it is placed on (not the whole pool chain).
                     pools=pools,
@@ -197,10 +204,33 @@ def build_platform(cfg: PlatformConfig) -> Platform:
                 ),
             )
             platform.outputs[f"{key}ModelEndpoints"] = models.services
+        if cfg.supply_chain.enabled:
+            platform.supply_chain[key] = SupplyChain(
+                f"{key}-supply-chain",
+                SupplyChainArgs(cfg.supply_chain, handle.provider, admitted_namespaces(cfg, platform, key, fits)),
+            )
     if cfg.monitoring.enabled:
         monitoring = Observability("monitoring", observability_args(cfg, platform.clusters, tags, webhook_urls, logs))
         platform.outputs.update(stack_outputs(monitoring))
     return platform
+
+
+def admitted_namespaces(cfg: PlatformConfig, platform: Platform, key: str, fits: Iterable[Fit]) -> dict[str, list[str]]:
+    """Namespaces of one cluster the supply-chain policy covers -> the blueprint's image ids running there."""
+    dra = platform.dra[key]
+    namespaces: dict[str, list[str]] = {team: [] for team in dra.namespaces}
+    for fit in fits:
+        if fit.spec.team in namespaces:
+            namespaces[fit.spec.team] = ["vllm"]
+    if "nvidia-dra" in dra.releases:
+        namespaces[NVIDIA_DRA_NAMESPACE] = ["nvidia-dra-driver"]
+    if "device-plugin" in dra.releases:
+        namespaces[DEVICE_PLUGIN_NAMESPACE] = ["nvidia-device-plugin"]
+    handle = platform.clusters[key]
+    monitoring = cfg.monitoring
+    if monitoring.enabled and monitored(monitoring, handle.spec) and dcgm_exported(monitoring, handle.gpu_slots):
+        namespaces[DCGM_NAMESPACE] = ["dcgm-exporter"]
+    return namespaces
 
 
 def observability_args(

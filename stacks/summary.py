@@ -10,6 +10,7 @@ from components.fleet import fleet_summary_lines
 from components.observability import summary_lines as monitoring_summary_lines
 from components.serving import analyse
 from components.serving.report import MARKDOWN_HEADER, fit_markdown_rows, fit_table
+from components.supply_chain import supply_chain_summary_lines
 from policies.offline import summary_lines as policy_summary_lines
 from stacks.plan import Plan, Registration
 
@@ -66,6 +67,9 @@ def render_summary(plan: Plan) -> str:
 
     lines.append("")
     lines.extend(dra_summary_lines(plan.config.dra, plan.config.teams, plan.config.clusters))
+
+    lines.append("")
+    lines.extend(supply_chain_summary_lines(plan.config.supply_chain, plan.platform.supply_chain))
 
     lines.append("")
     lines.extend(fleet_summary_lines(plan.config.fleet))

@@ -258,7 +258,7 @@ def test_team_objects_quota_closes_other_classes() -> None:
 def test_nvidia_dra_helm_values() -> None:
     cfg = load(BASE)
     slots = [s for g, p in cfg.clusters["c1"].gpu_pools.items() for s in gpu_slots(g, p)]
-    values = nvidia_dra_values(slots, time_sharing=True)
+    values = nvidia_dra_values(slots, {"TimeSlicingSettings": True})
     assert values["gpuResourcesEnabledOverride"] is True
     assert values["resourceApiVersion"] == "resource.k8s.io/v1"
     assert values["resources"] == {"gpus": {"enabled": True}, "computeDomains": {"enabled": False}}
@@ -282,7 +282,7 @@ def test_nvidia_dra_helm_values() -> None:
     operator_driver["clusters"]["c1"]["gpuPools"]["a100"]["slots"]["blue"]["driver"] = "None"
     cfg2 = load(operator_driver)
     slots2 = [s for g, p in cfg2.clusters["c1"].gpu_pools.items() for s in gpu_slots(g, p)]
-    assert nvidia_dra_values(slots2, time_sharing=False)["nvidiaDriverRoot"] == "/run/nvidia/driver"
+    assert nvidia_dra_values(slots2, {})["nvidiaDriverRoot"] == "/run/nvidia/driver"
 
 
 def test_device_plugin_only_on_device_plugin_pools() -> None:
@@ -383,6 +383,13 @@ def test_team_guards_are_retained_exactly_with_their_namespace(plan_documents: d
         }
         assert namespaces, stack
         guards = [r for r in k8s if r["type"] in GUARDS and _team_of(r)]
+        # The FQDN egress policies (egress.defaultDeny) guard the namespace too.
+        guards += [
+            r
+            for r in k8s
+            if r["type"] == "kubernetes:cilium.io/v2:CiliumNetworkPolicy"
+            and r["inputs"]["metadata"]["name"] in ("egress-default-deny", "egress-model-hub")
+        ]
         for namespace in namespaces.values():
             assert namespace["retainOnDelete"] is True, namespace["urn"]
             quotas = [

@@ -337,6 +337,7 @@ def test_team_objects_wait_for_their_fleet_namespace(fleet_teams: dict[str, Any]
         "ResourceQuota",
         "ResourceClaimTemplate",
         "NetworkPolicy",
+        "CiliumNetworkPolicy",  # the teams' FQDN egress policies (egress.defaultDeny)
     }
     for r in team_objects:
         assert ns[r["inputs"]["metadata"]["namespace"]] in r["dependencies"], r["name"]

@@ -34,6 +34,7 @@ COMPONENT_LAYERS: dict[str, int] = {
     "azure_catalog": 0,
     "pricing": 0,
     "teams": 0,
+    "images": 0,
     # The cluster's parts.
     "gpu_pools": 1,
     "network": 1,
@@ -46,6 +47,7 @@ COMPONENT_LAYERS: dict[str, int] = {
     "dra": 3,
     "observability": 3,
     "fleet": 3,
+    "supply_chain": 3,
     # Model serving places on DRA's sharing offers.
     "serving": 4,
 }

@@ -214,6 +214,9 @@ def test_every_rule_is_exercised_by_a_test() -> None:
         "gpu-budget",
         "waiver-valid",
         "team-network-isolation",
+        "team-mtls-not-enforced",  # tests/test_mtls.py
+        "team-egress-default-deny",  # tests/test_egress.py
+        "images-pinned",  # tests/test_supply_chain.py
         # Storage accounts: tests/test_weight_cache.py (compliant, violating, unset, unknown).
         "storage-private",
         "storage-no-shared-key",

@@ -239,7 +239,9 @@ def test_deployment_is_secure_and_scheduled_on_the_active_colour(plan_documents:
     ((claim,),) = [pod["resourceClaims"]]
     assert claim["name"] == "gpu"
     assert claim["resourceClaimTemplateName"].startswith("chat-70b-gpu-")
-    assert container["image"] == "vllm/vllm-openai:v0.12.0"
+    assert container["image"] == (
+        "docker.io/vllm/vllm-openai:v0.12.0@sha256:6766ce0c459e24b76f3e9ba14ffc0442131ef4248c904efdcbf0d89e38be01fe"
+    )
     args = container["args"]
     # Pre-quantized, from prod's weight cache (clusters.weu1.weightCache) where its fill Job put it.
     assert args[args.index("--model") + 1] == "/weights/RedHatAI--Llama-3.3-70B-Instruct-FP8-dynamic"

@@ -47,7 +47,9 @@ def test_choose_fit_change_write(tmp_path: Path) -> None:
         pools = driver.find_element(By.ID, "pools-table").text
         assert "a100" in pools
         assert "blue active" in pools
-        assert "all" in driver.find_element(By.ID, "policy-list").text
+        # Dev's advisories (mTLS requested but not enforced) are listed, not hidden behind "all rules pass".
+        assert "team-mtls-not-enforced" in driver.find_element(By.ID, "policy-list").text
+        assert "requested, not enforced" in driver.find_element(By.ID, "teams-table").text
         # The fit: one option fits, marked cheapest and fewest GPUs; the others say why not.
         fits = driver.find_elements(By.CSS_SELECTOR, "#fit-table tr.fits")
         assert [row.get_attribute("data-option") for row in fits] == ["a100/blue/a100-1g"]

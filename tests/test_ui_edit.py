@@ -135,8 +135,9 @@ def test_what_if_marks_the_only_fit_and_explains_the_rest() -> None:
     result = what_if(cfg, "Pulumi.dev.yaml", "chat", {**CHAT, "contextLength": 4096, "concurrency": 4})
     assert result.errors == []
     by_id = {o["id"]: o for o in result.options}
-    assert set(by_id) == {"a100/blue/a100-1g", "t4/blue/t4", "t4/blue/t4-shared"}
+    assert set(by_id) == {"a100/blue/a100-1g", "t4/blue/t4", "t4/blue/t4-shared", "t4/blue/t4-mps"}
     assert [o["id"] for o in result.options if o["fits"]] == ["a100/blue/a100-1g"]
+    assert by_id["t4/blue/t4-mps"]["reasons"] == ["fp8 needs compute capability >= 8.0 (T4 has 7.5)"]
     assert result.cheapest == result.fewest_gpus == result.default == "a100/blue/a100-1g"
     assert by_id["t4/blue/t4"]["reasons"] == ["team research may not claim this profile (teams.research.profiles)"]
     assert by_id["t4/blue/t4-shared"]["reasons"] == ["fp8 needs compute capability >= 8.0 (T4 has 7.5)"]

@@ -215,7 +215,7 @@ def test_state_is_the_stack_at_a_glance_without_secret_values(ui: tuple[UiServer
     pools = {p["group"]: p for p in state["clusters"][0]["pools"]}
     assert [(s["colour"], s["active"], s["poolName"]) for s in pools["a100"]["slots"]] == [("blue", True, "a100blue")]
     assert {t["name"]: t["profiles"] for t in state["teams"]} == {
-        "research": {"a100-1g": 7, "t4-shared": 2},
+        "research": {"a100-1g": 7, "t4-shared": 2, "t4-mps": 1},
         "apps": {"t4": 2},
     }
     assert {m["model"] for m in state["models"]} == {"assistant", "research-3b"}

@@ -10,16 +10,17 @@ Per cluster (``features.dra: true``) this builds:
 - the NVIDIA device plugin (chart ``nvidia-device-plugin``, pinned in ``dra.devicePlugin``) restricted to
   pools with ``allocation: devicePlugin``, so that no node ever has two GPU advertisers;
 - one blueprint-owned DeviceClass per sharing profile offered on the cluster (``dra.profiles``): whole
-  GPU by model, MIG slice, time-shared GPU (the driver's opaque ``GpuConfig`` in the class, so a claim
-  on the class is enough) and GPU + RDMA NIC on one PCIe root; AMD Instinct pools get classes on the AMD
-  driver (``gpu.amd.com``) instead;
+  GPU by model, MIG slice, time-shared GPU and MPS share (thread percentage and pinned memory
+  limit per client; the driver's opaque ``GpuConfig`` in the class, so a claim on the class is
+  enough; each sharing kind switches on its driver gate, ``TimeSlicingSettings`` / ``MPSSupport``)
+  and GPU + RDMA NIC on one PCIe root; AMD Instinct pools get classes on the AMD driver (``gpu.amd.com``) instead;
 - per team (``teams``): a namespace (unless Fleet places it: ``fleet.managedNamespaces``), the claim
   templates (time-shared profiles: shared ResourceClaims) the team may use, a ResourceQuota on
   ``<class>.deviceclass.resource.k8s.io/devices`` that also closes every other GPU class of the cluster to
   the team, and (``networkIsolation``, default on) a
   NetworkPolicy that admits ingress only from the namespace itself, the namespaces in
-  ``allowIngressFrom`` and the managed Prometheus collector. Egress stays open: model servers download
-  weights from Hugging Face (and other hubs) at start, through addresses no policy can pin.
+  ``allowIngressFrom`` and the managed Prometheus collector; with ``egress.defaultDeny`` Cilium FQDN egress
+  policies (``egress.py``: DNS, the namespace, named hosts, the model hub for model servers).
 
 Removing a team from config never opens its namespace: the Namespace, its ResourceQuota and its NetworkPolicy
 are ``retainOnDelete`` together (Pulumi forgets them; the namespace stays locked down with its pods until an
@@ -41,6 +42,7 @@ from components.dra.objects import (
     claim_spec,
     device_class,
     device_plugin_values,
+    feature_gates,
     gpu_selector,
     http_policies,
     ingress_sources,
@@ -58,11 +60,12 @@ from components.dra.offers import (
     quota_key,
     slot_capacity,
 )
-from components.dra.spec import DraSpec, OciChartSpec, RepoChartSpec, SharingProfileSpec
+from components.dra.spec import SHARED_CLAIM_KINDS, DraSpec, OciChartSpec, RepoChartSpec, SharingProfileSpec
 from components.dra.summary import dra_summary_lines
 
 __all__ = [
     "IMMUTABLE_SPEC",
+    "SHARED_CLAIM_KINDS",
     "DraSpec",
     "GpuDra",
     "GpuDraArgs",
@@ -77,6 +80,7 @@ __all__ = [
     "device_plugin_values",
     "dra_issues",
     "dra_summary_lines",
+    "feature_gates",
     "gpu_selector",
     "http_policies",
     "ingress_sources",

@@ -77,6 +77,20 @@ def dra_issues(dra: DraSpec, teams: dict[str, TeamSpec], clusters: dict[str, Clu
             )
 
     for team, spec in teams.items():
+        if spec.egress.default_deny:
+            for key in team_clusters(spec, clusters):
+                target = clusters.get(key)
+                if target is not None and not target.advanced_networking.security:
+                    issues.append(
+                        Issue(
+                            ("teams", team, "egress", "defaultDeny"),
+                            f"needs FQDN policies, but cluster {key} has advancedNetworking.security false (Cilium "
+                            "toFQDNs rules are an ACNS security feature)",
+                            True,
+                            "false on clusters without ACNS security",
+                            f"set clusters.{key}.advancedNetworking.security: true, or egress.defaultDeny: false",
+                        )
+                    )
         if not DNS_LABEL.match(team):
             issues.append(
                 Issue(

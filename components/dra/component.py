@@ -11,9 +11,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components._common import TYPE_PREFIX
+from components.dra.egress import egress_policies
 from components.dra.objects import (
     device_class,
     device_plugin_values,
+    feature_gates,
     http_policies,
     ingress_sources,
     network_policy,
@@ -63,6 +65,8 @@ class GpuDra(pulumi.ComponentResource):
     """Team -> what creates its namespace on this cluster: a Namespace here, or the FleetManagedNamespace."""
     claim_templates: dict[str, list[str]]
     network_policies: dict[str, k8s.networking.v1.NetworkPolicy]
+    egress_policies: dict[str, list[k8s.apiextensions.CustomResource]]
+    """Team -> its FQDN egress CiliumNetworkPolicies (``egress.defaultDeny``; model servers wait for them)."""
     model_ingress: dict[str, list[str]]
     """Team -> namespaces that may call its model servers, for teams whose models need an L7 policy."""
 
@@ -80,11 +84,12 @@ class GpuDra(pulumi.ComponentResource):
         self.claim_templates = {}
         self.network_policies = {}
         self.model_ingress = {}
+        self.egress_policies = {}
         l7 = http_policies(handle.spec)
 
         nvidia_dra = [s for s in dra_slots if s.sku.gpu.vendor == "nvidia"]
         if nvidia_dra:
-            time_sharing = any(o.kind == "timeShared" for o in self.offers)
+            gates = feature_gates(o.kind for o in self.offers)
             self.releases["nvidia-dra"] = k8s.helm.v3.Release(
                 f"{name}-nvidia-dra",
                 name="nvidia-dra-driver-gpu",
@@ -92,7 +97,7 @@ class GpuDra(pulumi.ComponentResource):
                 version=args.dra.nvidia_driver.version,
                 namespace=NVIDIA_DRA_NAMESPACE,
                 create_namespace=True,
-                values=nvidia_dra_values(nvidia_dra, time_sharing),
+                values=nvidia_dra_values(nvidia_dra, gates, args.dra.nvidia_driver.version),
                 opts=child,
             )
         if plugin_slots:
@@ -105,7 +110,7 @@ class GpuDra(pulumi.ComponentResource):
                 repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
                 namespace=DEVICE_PLUGIN_NAMESPACE,
                 create_namespace=True,
-                values=device_plugin_values(plugin_slots),
+                values=device_plugin_values(plugin_slots, chart.version),
                 opts=child,
             )
 
@@ -154,6 +159,20 @@ class GpuDra(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions.merge(
                         pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[namespace]), guard
                     ),
+                )
+            # A guard like the NetworkPolicy: retained with the namespace when the team leaves the config.
+            for obj in egress_policies(team, spec):
+                self.egress_policies.setdefault(team, []).append(
+                    k8s.apiextensions.CustomResource(
+                        f"{name}-{team}-{obj['metadata']['name']}",
+                        api_version=obj["apiVersion"],
+                        kind=obj["kind"],
+                        metadata=obj["metadata"],
+                        spec=obj["spec"],
+                        opts=pulumi.ResourceOptions.merge(
+                            pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[namespace]), guard
+                        ),
+                    )
                 )
             in_ns = pulumi.ResourceOptions(
                 parent=self,

@@ -14,6 +14,7 @@ from components.dra.spec import (
     NIC_CLASS,
     NIC_DRIVER,
     PCIE_ROOT,
+    SHARED_CLAIM_KINDS,
     SYSTEM_NODE_SELECTOR,
     DraSpec,
     SharingProfileSpec,
@@ -33,6 +34,7 @@ from components.facts import (
     TEAM_LABEL,
 )
 from components.gpu_pools import GpuSlot, node_agent_tolerations
+from components.images import chart_image_tag
 from components.teams import TeamSpec
 
 if TYPE_CHECKING:
@@ -60,8 +62,20 @@ def gpu_selector(profile: SharingProfileSpec) -> str:
 
 def device_class(name: str, profile: SharingProfileSpec) -> dict[str, Any]:
     spec: dict[str, Any] = {"selectors": [_cel(gpu_selector(profile))]}
+    sharing: dict[str, Any] | None = None
     if profile.kind == "timeShared":
-        sharing: dict[str, Any] = {"strategy": "TimeSlicing", "timeSlicingConfig": {"interval": profile.interval}}
+        sharing = {"strategy": "TimeSlicing", "timeSlicingConfig": {"interval": profile.interval}}
+    elif profile.kind == "mps":
+        # GpuSharing/MpsConfig of the driver's resource.nvidia.com/v1beta1 API (api/nvidia.com/resource/v1beta1/
+        # sharing.go at v0.4.0): an int percentage and a resource.Quantity memory limit per client.
+        sharing = {
+            "strategy": "MPS",
+            "mpsConfig": {
+                "defaultActiveThreadPercentage": profile.mps_thread_percentage,
+                "defaultPinnedDeviceMemoryLimit": f"{profile.mps_memory_gib}Gi",
+            },
+        }
+    if sharing is not None:
         spec["config"] = [
             {
                 "opaque": {
@@ -116,7 +130,7 @@ def team_objects(team: str, spec: TeamSpec, dra: DraSpec, offers: list[SharingOf
         if profile.kind == "gpuNic":
             hard[quota_key(NIC_CLASS)] = str(int(hard.get(quota_key(NIC_CLASS), "0")) + quota)
         meta = {"namespace": team, "labels": {**labels, f"{LABEL_PREFIX}/profile": name}}
-        if profile.kind == "timeShared":
+        if profile.kind in SHARED_CLAIM_KINDS:
             objects.extend(
                 {
                     "apiVersion": RESOURCE_API_VERSION,
@@ -220,16 +234,33 @@ def compute_domains_supported(slots: Iterable[GpuSlot]) -> bool:
     return any(s.sku.gpu.name.startswith(("GB200", "GB300")) for s in slots)
 
 
-def nvidia_dra_values(slots: list[GpuSlot], time_sharing: bool) -> dict[str, Any]:
+SHARING_FEATURE_GATES = {"timeShared": "TimeSlicingSettings", "mps": "MPSSupport"}
+"""The driver's feature gate each sharing kind needs (pkg/featuregates/featuregates.go at v0.4.0: both alpha,
+off by default; without the gate the kubelet plugin refuses a claim whose GpuConfig sets that strategy)."""
+
+
+def feature_gates(kinds: Iterable[str]) -> dict[str, bool]:
+    """The chart's ``featureGates`` for the sharing kinds offered on a cluster."""
+    return {SHARING_FEATURE_GATES[k]: True for k in sorted(set(kinds)) if k in SHARING_FEATURE_GATES}
+
+
+def _pinned_image(chart: str, version: str) -> dict[str, Any]:
+    """The chart's ``image.tag`` as ``tag@sha256:...`` at the pinned chart version (components/images.py)."""
+    tag = chart_image_tag(chart, version)
+    return {"image": {"tag": tag}} if tag else {}
+
+
+def nvidia_dra_values(slots: list[GpuSlot], gates: dict[str, bool], chart_version: str = "") -> dict[str, Any]:
     nvidia = [s for s in slots if s.sku.gpu.vendor == "nvidia"]
     compute_domains = compute_domains_supported(nvidia)
     return {
+        **_pinned_image("dra-driver-nvidia-gpu", chart_version),
         "nvidiaDriverRoot": nvidia_driver_root(nvidia),
         "gpuResourcesEnabledOverride": True,
         "resourceApiVersion": RESOURCE_API_VERSION,
         "resources": {"gpus": {"enabled": True}, "computeDomains": {"enabled": compute_domains}},
         "webhook": {"enabled": compute_domains},
-        "featureGates": {"TimeSlicingSettings": True} if time_sharing else {},
+        "featureGates": dict(gates),
         "controller": {
             "nodeSelector": dict(SYSTEM_NODE_SELECTOR),
             "tolerations": [{"key": SYSTEM_TAINT.key, "operator": "Exists"}],
@@ -242,9 +273,10 @@ def nvidia_dra_values(slots: list[GpuSlot], time_sharing: bool) -> dict[str, Any
     }
 
 
-def device_plugin_values(slots: list[GpuSlot]) -> dict[str, Any]:
+def device_plugin_values(slots: list[GpuSlot], chart_version: str = "") -> dict[str, Any]:
     mig = any(s.spec.mig_profile for s in slots)
     return {
+        **_pinned_image("nvidia-device-plugin", chart_version),
         "migStrategy": "single" if mig else "none",
         "nodeSelector": {LABEL_ALLOCATION: "device-plugin", LABEL_VENDOR: "nvidia"},
         "affinity": _node_affinity("device-plugin"),

@@ -9,7 +9,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from components.dra.spec import CLASS_SUFFIX, NIC_CLASS, DraSpec, ProfileKind, SharingProfileSpec
+from components.dra.spec import (
+    CLASS_SUFFIX,
+    NIC_CLASS,
+    SHARED_CLAIM_KINDS,
+    DraSpec,
+    ProfileKind,
+    SharingProfileSpec,
+)
 from components.gpu_pools import GpuSlot, gpu_slots
 from components.gpu_skus import GpuSku
 
@@ -22,8 +29,9 @@ class SharingOffer:
     """One profile as one pool group of one cluster serves it.
 
     ``per_gpu`` claims (pods) are served by one physical GPU: MIG slices per GPU, time-sharing replicas,
-    1 otherwise. Time-shared GPUs are shared by pods that reference one ResourceClaim
+    MPS clients per GPU, 1 otherwise. Time-shared and MPS GPUs are shared by pods that reference one ResourceClaim
     (``shared_claim``): a ResourceClaimTemplate on that class gives each pod a time-sliced GPU of its own.
+    ``memory_gib`` is what one claim's pod may use: the slice, the MPS client's pinned limit, or the GPU.
     """
 
     profile: str
@@ -70,6 +78,9 @@ def _offer(name: str, profile: SharingProfileSpec, group: str, sku: GpuSku) -> S
         assert profile.mig_profile is not None
         mig = model.mig[profile.mig_profile]
         memory, per_gpu = mig.memory_gib, mig.per_gpu
+    elif profile.kind == "mps":
+        # Each MPS client is limited to its pinned memory and its thread share: that is what one pod gets.
+        memory, per_gpu = float(profile.mps_memory_gib), profile.replicas or 1
     else:
         memory = model.memory_gib
         per_gpu = profile.replicas or 1
@@ -84,7 +95,7 @@ def _offer(name: str, profile: SharingProfileSpec, group: str, sku: GpuSku) -> S
         isolated=profile.kind != "timeShared",
         vendor=model.vendor,
         gpus_per_node=sku.gpu_count,
-        shared_claim=profile.kind == "timeShared",
+        shared_claim=profile.kind in SHARED_CLAIM_KINDS,
         nic_device_class=NIC_CLASS if profile.kind == "gpuNic" else None,
     )
 

@@ -5,6 +5,7 @@ Builds nothing. The cross-key checks of ``dra``, ``teams`` and the clusters' GPU
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -27,7 +28,12 @@ SYSTEM_NODE_SELECTOR = {"kubernetes.azure.com/mode": "system"}
 PROFILE_KEY = r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$"
 
 GPU_MODELS: dict[str, GpuModel] = {sku.gpu.name: sku.gpu for sku in GPU_SKUS.values()}
-ProfileKind = Literal["whole", "mig", "timeShared", "gpuNic"]
+ProfileKind = Literal["whole", "mig", "timeShared", "mps", "gpuNic"]
+SHARED_CLAIM_KINDS: tuple[str, ...] = ("timeShared", "mps")
+"""Kinds whose pods share one GPU by naming one ResourceClaim (the driver shares the claim's GPU among them)."""
+MPS_MAX_CLIENTS = 48
+"""NVIDIA MPS on Volta and newer serves at most 48 client CUDA contexts per GPU (NVIDIA MPS documentation,
+"Volta MPS": "up to 48 clients")."""
 
 
 class OciChartSpec(Spec):
@@ -52,9 +58,15 @@ class SharingProfileSpec(Spec):
     mig_profile: MigProfile | None = None
     """``kind: mig`` only: the slice size; offered on pools whose slot has this ``migProfile``."""
     replicas: Annotated[int, Field(ge=2, le=64)] | None = None
-    """``kind: timeShared`` only: pods planned to share one GPU (through one shared ResourceClaim)."""
+    """``kind: timeShared`` / ``mps`` only: pods planned to share one GPU (through one shared ResourceClaim)."""
     interval: Literal["Default", "Short", "Medium", "Long"] = "Default"
     """``kind: timeShared`` only: the driver's time-slice length."""
+    active_thread_percentage: Annotated[int, Field(ge=1, le=100)] | None = None
+    """``kind: mps`` only: the share of the GPU's SMs each client may use (MPS
+    ``defaultActiveThreadPercentage``); default ``100 // replicas``."""
+    pinned_memory_gib: Annotated[int, Field(ge=1, le=1024)] | None = None
+    """``kind: mps`` only: GPU memory each client may allocate (MPS ``defaultPinnedDeviceMemoryLimit``, in GiB);
+    default: the GPU's memory divided by ``replicas``, rounded down."""
 
     @model_validator(mode="after")
     def _check(self) -> SharingProfileSpec:
@@ -101,14 +113,14 @@ class SharingProfileSpec(Spec):
                     "remove migProfile or set kind: mig",
                 )
             )
-        if self.kind == "timeShared":
+        if self.kind in SHARED_CLAIM_KINDS:
             if self.replicas is None:
                 issues.append(
                     Issue(
                         ("replicas",),
-                        "is required for kind timeShared",
+                        f"is required for kind {self.kind}",
                         None,
-                        "2..64",
+                        "2..64" if self.kind == "timeShared" else f"2..{MPS_MAX_CLIENTS}",
                         "add replicas: the number of pods that share one GPU",
                     )
                 )
@@ -116,7 +128,7 @@ class SharingProfileSpec(Spec):
                 issues.append(
                     Issue(
                         ("kind",),
-                        "time-sharing is configured through the NVIDIA driver's GpuConfig",
+                        "GPU sharing is configured through the NVIDIA driver's GpuConfig",
                         self.kind,
                         "whole, gpuNic for AMD models",
                         "use kind whole",
@@ -127,22 +139,87 @@ class SharingProfileSpec(Spec):
                 issues.append(
                     Issue(
                         ("replicas",),
-                        f"only applies to kind timeShared (this profile is {self.kind})",
+                        f"only applies to kinds timeShared and mps (this profile is {self.kind})",
                         self.replicas,
                         "unset",
-                        "remove replicas or set kind: timeShared",
+                        "remove replicas or set kind: timeShared or mps",
                     )
                 )
             if self.interval != "Default":
                 issues.append(
                     Issue(("interval",), "only applies to kind timeShared", self.interval, "unset", "remove interval")
                 )
+        issues.extend(self._mps_issues(model))
         raise_issues(issues)
         return self
+
+    def _mps_issues(self, model: GpuModel | None) -> list[Issue]:
+        issues: list[Issue] = []
+        if self.kind != "mps":
+            for key, value in (
+                ("activeThreadPercentage", self.active_thread_percentage),
+                ("pinnedMemoryGib", self.pinned_memory_gib),
+            ):
+                if value is not None:
+                    issues.append(
+                        Issue(
+                            (key,),
+                            f"only applies to kind mps (this profile is {self.kind})",
+                            value,
+                            "unset",
+                            f"remove {key} or set kind: mps",
+                        )
+                    )
+            return issues
+        if self.interval != "Default":
+            issues.append(
+                Issue(("interval",), "only applies to kind timeShared", self.interval, "unset", "remove interval")
+            )
+        if self.replicas is not None and self.replicas > MPS_MAX_CLIENTS:
+            issues.append(
+                Issue(
+                    ("replicas",),
+                    f"MPS serves at most {MPS_MAX_CLIENTS} clients per GPU",
+                    self.replicas,
+                    f"2..{MPS_MAX_CLIENTS}",
+                    f"lower replicas to {MPS_MAX_CLIENTS} or fewer",
+                )
+            )
+        if (
+            model is not None
+            and self.replicas is not None
+            and self.pinned_memory_gib is not None
+            and self.pinned_memory_gib * self.replicas > model.memory_gib
+        ):
+            issues.append(
+                Issue(
+                    ("pinnedMemoryGib",),
+                    f"{self.replicas} clients x {self.pinned_memory_gib} GiB exceed the {model.memory_gib:g} GiB "
+                    f"of one {model.name}: the limits would not isolate the clients' memory",
+                    self.pinned_memory_gib,
+                    f"<= {math.floor(model.memory_gib / self.replicas)}",
+                    "lower pinnedMemoryGib or replicas (or leave pinnedMemoryGib unset for an even split)",
+                )
+            )
+        return issues
 
     @property
     def model(self) -> GpuModel:
         return GPU_MODELS[self.gpu_model]
+
+    @property
+    def mps_thread_percentage(self) -> int:
+        """``kind: mps``: each client's share of the GPU's SMs (percent)."""
+        assert self.kind == "mps"
+        assert self.replicas is not None
+        return self.active_thread_percentage or max(1, 100 // self.replicas)
+
+    @property
+    def mps_memory_gib(self) -> int:
+        """``kind: mps``: each client's pinned device memory limit (GiB, whole: the driver takes a quantity)."""
+        assert self.kind == "mps"
+        assert self.replicas is not None
+        return self.pinned_memory_gib or math.floor(self.model.memory_gib / self.replicas)
 
 
 class DraSpec(Spec):

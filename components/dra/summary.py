@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from components.dra.offers import _dra_slots, device_class_name, nvidia_driver_root, offers_for, slot_capacity
-from components.dra.spec import DraSpec, SharingProfileSpec
+from components.dra.spec import SHARED_CLAIM_KINDS, DraSpec, SharingProfileSpec
+from components.facts import MTLS_SWITCH_IN_API
 from components.teams import TeamSpec, team_clusters
 
 if TYPE_CHECKING:
@@ -20,6 +21,11 @@ def _unit(profile: SharingProfileSpec) -> str:
         return f"{model.mig[profile.mig_profile].name} MIG slice"
     if profile.kind == "timeShared":
         return f"time-shared {model.name} replica"
+    if profile.kind == "mps":
+        return (
+            f"MPS client of a {model.name} ({profile.mps_thread_percentage}% of its SMs, "
+            f"{profile.mps_memory_gib} GiB pinned memory)"
+        )
     if profile.kind == "gpuNic":
         return f"{model.name} + RDMA NIC"
     return f"whole {model.name}"
@@ -66,11 +72,16 @@ def dra_summary_lines(dra: DraSpec, teams: Mapping[str, TeamSpec], clusters: Map
             parts = []
             for name, quota in sorted(spec.profiles.items()):
                 profile = dra.profiles[name]
-                if profile.kind == "timeShared":
+                if profile.kind in SHARED_CLAIM_KINDS:
                     parts.append(f"{name} ({quota} shared claims x {profile.replicas} pods)")
                 else:
                     parts.append(f"{name} (template, quota {quota})")
-            flags = " [mtls]" if spec.mtls else ""
+            # The namespace label asks for sidecar-free mTLS; the cluster's API version cannot switch it on.
+            flags = (" [mtls requested, not enforced]" if not MTLS_SWITCH_IN_API else " [mtls]") if spec.mtls else ""
+            if spec.egress.default_deny:
+                flags += " [egress default deny" + (
+                    f", allowed {', '.join(sorted(set(spec.egress.allow_fqdns)))}]" if spec.egress.allow_fqdns else "]"
+                )
             if not spec.network_isolation:
                 flags += " [no network isolation]"
             elif spec.allow_ingress_from:

@@ -28,6 +28,7 @@ from components.facts import (
     LABEL_ROLE,
     LABEL_VENDOR,
 )
+from components.images import IMAGES
 
 if TYPE_CHECKING:
     from components.cluster import ClusterSpec
@@ -132,8 +133,9 @@ _OPENAI_ENDPOINT = re.compile(r"^https://[a-z0-9][a-z0-9-]{1,62}\.(openai|cognit
 GRAFANA_AUDIENCE = "ce34e7e5-485f-4d76-964f-b3d2b16d1e4f"
 """Application id of Azure Managed Grafana: the audience of Entra tokens its HTTP API accepts
 (learn.microsoft.com/azure/managed-grafana/how-to-api-calls)."""
-AZURE_CLI_IMAGE = "mcr.microsoft.com/azure-cli:2.67.0"
-"""Image of the dashboard job: ``az login --federated-token`` and ``az rest --resource`` (no extension, no curl)."""
+AZURE_CLI_IMAGE = IMAGES["azure-cli"].ref
+"""Image of the dashboard job: ``az login --federated-token`` and ``az rest --resource`` (no extension, no curl);
+pinned by digest in components/images.py."""
 DASHBOARDS_DIR = Path(__file__).resolve().parent.parent / "dashboards"
 DASHBOARDS = {"gpu": DASHBOARDS_DIR / "gpu.json", "network": DASHBOARDS_DIR / "network.json"}
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from components._common import Issue
-from components.dra import DraSpec, SharingOffer, offers_for
+from components.dra import SHARED_CLAIM_KINDS, DraSpec, SharingOffer, offers_for
 from components.facts import COLOURS, Colour
 from components.gpu_pools import GpuPoolGroupSpec, GpuSlot, gpu_slots
 from components.gpu_skus import GpuSku
@@ -366,6 +366,11 @@ def vllm_memory_utilisation(c: Candidate) -> float:
         return min(
             TIME_SHARE_MAX_UTILISATION, math.ceil((c.estimate.total_gib + 0.5) / c.device_memory_gib * 100) / 100
         )
+    if c.kind == "mps" and c.estimate is not None:
+        # An MPS client: stay inside its pinned limit. The fraction is of the whole GPU's memory, so it never asks
+        # for more than the limit whether CUDA reports the limit or the whole GPU as the total.
+        share = min(c.device_memory_gib * c.utilisation, c.estimate.total_gib + 0.5)
+        return max(0.01, math.floor(share / c.sku.gpu.memory_gib * 100) / 100)
     return c.utilisation
 
 
@@ -435,7 +440,7 @@ def place(fits: Sequence[Fit]) -> list[Placement]:
     # replica of a deployment on its claim.
     for members in buckets.values():
         first = members[0].chosen
-        if first is None or first.kind != "timeShared":
+        if first is None or first.kind not in SHARED_CLAIM_KINDS:
             continue
         claims: dict[str, list[tuple[float, int]]] = {}
         for fit in sorted(
@@ -445,7 +450,11 @@ def place(fits: Sequence[Fit]) -> list[Placement]:
             assert fit.chosen is not None
             assert fit.chosen.estimate is not None
             size, count = fit.chosen.estimate.total_gib * fit.spec.replicas, fit.spec.replicas
-            capacity = first.device_memory_gib * TIME_SHARE_MAX_UTILISATION
+            # Time-shared replicas share the whole GPU's memory; each MPS client has its own pinned limit (the
+            # candidate already checked one replica against it), so only the client count binds.
+            capacity = first.device_memory_gib * (
+                TIME_SHARE_MAX_UTILISATION if first.kind == "timeShared" else first.per_gpu
+            )
             index = 0
             while True:
                 key = f"{fit.spec.team}/{first.profile}-{index}"
@@ -490,7 +499,7 @@ def place(fits: Sequence[Fit]) -> list[Placement]:
 def _packing(first: Candidate, members: Sequence[Fit], surge: int) -> tuple[int, int, int]:
     """(devices, GPUs, nodes) of one bucket with ``surge`` extra pods per deployment."""
     per_node = first.sku.gpu_count
-    if first.kind == "timeShared":
+    if first.kind in SHARED_CLAIM_KINDS:
         # Surge pods join their deployment's shared claim: no extra GPU.
         gpus = len({(f.spec.team, f.shared_claim) for f in members})
         return sum(f.spec.replicas + surge for f in members), gpus, math.ceil(gpus / per_node)
@@ -788,7 +797,7 @@ def _quota_issues(plan: ServingPlan, teams: Any) -> list[Issue]:
             continue
         key = (fit.spec.cluster, fit.spec.team, fit.chosen.profile)
         used.setdefault(key, []).append(fit.name)
-        if fit.chosen.kind == "timeShared":
+        if fit.chosen.kind in SHARED_CLAIM_KINDS:
             index = int((fit.shared_claim or "-0").rsplit("-", 1)[1])
             devices[key] = max(devices.get(key, 0), index + 1)
         else:

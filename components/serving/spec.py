@@ -12,11 +12,12 @@ import yaml
 from pydantic import Field, model_validator
 
 from components._common import Issue, Spec, raise_issues
+from components.images import IMAGES
 
 CATALOG_FILE = Path(__file__).resolve().parent.parent / "data" / "models.yaml"
 
-VLLM_IMAGE = "vllm/vllm-openai:v0.12.0"
-"""The pinned vLLM OpenAI-compatible server image (the one versions place for serving)."""
+VLLM_IMAGE = IMAGES["vllm"].ref
+"""The vLLM OpenAI-compatible server image, pinned by digest (components/images.py)."""
 
 Precision = Literal["bf16", "fp16", "fp8", "int8", "int4"]
 WEIGHT_BYTES: dict[str, float] = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}

@@ -97,6 +97,7 @@ TMP_GIB = 20
 def image_gib(image: str) -> tuple[float, float]:
     """(compressed, unpacked) GiB of an image, by repository; unknown images at ``defaultImageGiB``."""
     repository = image.split("@", 1)[0].rsplit(":", 1)[0] if "/" in image else image.split(":", 1)[0]
+    repository = repository.removeprefix("docker.io/")  # Docker Hub's explicit name is the same repository
     known = IMAGE_GIB.get(repository)
     if known:
         return known[0].value, known[1].value

@@ -5,12 +5,23 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from components.facts import DEFAULT_NETWORK_POLICY, MODEL_LABEL, NAMESPACE_NAME_LABEL, TEAM_LABEL
+from components.facts import (
+    DEFAULT_NETWORK_POLICY,
+    MANAGED_CLUSTER_API_VERSION,
+    MODEL_LABEL,
+    MTLS_LABEL,
+    MTLS_SWITCH_IN_API,
+    NAMESPACE_NAME_LABEL,
+    TEAM_LABEL,
+)
 from policies.engine import UNKNOWN, Finding, Resource, Rule, RuleContext, StackView
 from policies.rules._util import at, unknown
 
 NAMESPACE = "kubernetes:core/v1:Namespace"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+CILIUM_POLICY = "kubernetes:cilium.io/v2:CiliumNetworkPolicy"
+EGRESS_DEFAULT_DENY = "egress-default-deny"
+"""The CiliumNetworkPolicy that denies a team namespace's egress by default (components/dra/egress.py)."""
 
 
 def _cluster_key(r: Resource) -> str:
@@ -106,6 +117,87 @@ def team_network_isolation(stack: StackView, _: RuleContext) -> Iterator[Finding
             )
 
 
+def _egress_gap(policy: Resource) -> str | None:
+    """What keeps ``policy`` from denying the namespace's egress by default (None: it does)."""
+    spec = policy.get("spec")
+    if not isinstance(spec, Mapping):
+        return "it has no spec"
+    if spec.get("endpointSelector") not in ({}, {"matchLabels": {}}):
+        return "its endpointSelector does not select every pod of the namespace"
+    for rule in spec.get("egress") or []:
+        if not isinstance(rule, Mapping):
+            return "an egress rule is unreadable"
+        if rule.get("toEntities") and set(rule["toEntities"]) & {"all", "world"}:
+            return f"an egress rule allows toEntities {list(rule['toEntities'])}"
+        if any(c in ("0.0.0.0/0", "::/0") for c in rule.get("toCIDR") or []):
+            return "an egress rule allows toCIDR 0.0.0.0/0"
+        if any(isinstance(f, Mapping) and f.get("matchPattern") == "*" for f in rule.get("toFQDNs") or []):
+            return "an egress rule allows toFQDNs matchPattern '*' (every host)"
+    return None
+
+
+def team_egress_default_deny(stack: StackView, _: RuleContext) -> Iterator[Finding]:
+    policies: dict[tuple[str, str], list[Resource]] = {}
+    for p in stack.of_type(CILIUM_POLICY):
+        namespace = p.get("metadata.namespace")
+        if isinstance(namespace, str) and p.get("metadata.name") == EGRESS_DEFAULT_DENY:
+            policies.setdefault((_cluster_key(p), namespace), []).append(p)
+    for ns in stack.of_type(NAMESPACE):
+        labels = ns.get("metadata.labels", {})
+        team = labels.get(TEAM_LABEL) if isinstance(labels, Mapping) else None
+        if team is None:
+            continue
+        name = ns.get("metadata.name")
+        expected = (
+            f"a CiliumNetworkPolicy {EGRESS_DEFAULT_DENY} in it selecting every pod (egress only to DNS, the "
+            "namespace and named hosts)"
+        )
+        if name is UNKNOWN or not isinstance(name, str):
+            yield at(unknown(ns, "metadata.name", expected), ns.urn)
+            continue
+        fix = f"set teams.{team}.egress.defaultDeny: true (and list the hosts it needs in egress.allowFqdns)"
+        found = policies.get((_cluster_key(ns), name), [])
+        if not found:
+            yield Finding(
+                f"{ns.label}: egress policy is unset (pods of namespace {name!r} may connect anywhere); expected "
+                f"{expected}. Fix: {fix}",
+                ns.urn,
+            )
+            continue
+        if any(p.get("spec") is UNKNOWN for p in found):
+            yield at(unknown(ns, f"ciliumNetworkPolicy {EGRESS_DEFAULT_DENY}", expected), ns.urn)
+            continue
+        gaps = [gap for gap in (_egress_gap(p) for p in found) if gap]
+        if gaps:
+            yield Finding(
+                f"{ns.label}: ciliumNetworkPolicy {EGRESS_DEFAULT_DENY} does not deny egress by default in "
+                f"namespace {name!r}: {gaps[0]}; expected {expected}. Fix: {fix} (and keep the blueprint's policy "
+                "unedited)",
+                ns.urn,
+            )
+
+
+def mtls_not_enforced(r: Resource, _: RuleContext) -> Iterator[Finding]:
+    """A namespace that asks for sidecar-free mTLS while the cluster's API version cannot switch it on."""
+    labels = r.get("metadata.labels", {})
+    if not isinstance(labels, Mapping) or labels.get(MTLS_LABEL) != "true" or MTLS_SWITCH_IN_API:
+        return
+    team = labels.get(TEAM_LABEL)
+    fix = (
+        "treat this namespace's pod traffic as unencrypted; turning mTLS on needs a preview ManagedCluster API "
+        "version (pulumi package add azure-native containerservice <preview version>), which this blueprint does "
+        "not use"
+    )
+    if isinstance(team, str):
+        fix += f", or drop the request with teams.{team}.mtls: false"
+    yield Finding(
+        f"{r.label}: mTLS requested, not enforced: label {MTLS_LABEL}=true asks for sidecar-free mTLS, but "
+        f"ManagedCluster API version {MANAGED_CLUSTER_API_VERSION} has no property that turns Cilium "
+        "mTLS or transit encryption on (networkProfile.advancedNetworking.security has only enabled and "
+        f"advancedNetworkPolicies); expected an enforced mTLS switch on the cluster. Fix: {fix}"
+    )
+
+
 RULES: list[Rule] = [
     Rule(
         "team-network-isolation",
@@ -114,5 +206,22 @@ RULES: list[Rule] = [
         "mandatory",
         team_network_isolation,
         scope="stack",
+    ),
+    Rule(
+        "team-egress-default-deny",
+        "Every team namespace denies egress by default (Cilium FQDN policy: DNS, the namespace and named hosts).",
+        "high",
+        "advisory",
+        team_egress_default_deny,
+        scope="stack",
+    ),
+    Rule(
+        "team-mtls-not-enforced",
+        "A namespace that requests sidecar-free mTLS is reported as not enforced while the cluster's API version "
+        "cannot switch it on.",
+        "medium",
+        "advisory",
+        mtls_not_enforced,
+        types=(NAMESPACE,),
     ),
 ]

@@ -9,6 +9,7 @@ from typing import Any
 
 from components.facts import LABEL_ALLOCATION
 from components.gpu_skus import gpu_sku
+from components.images import CHART_IMAGES, IMAGES
 from components.pricing import PricingSpec, estimate_cost, price_table
 from policies.engine import (
     AGENT_POOL,
@@ -21,8 +22,9 @@ from policies.engine import (
     RuleContext,
     StackView,
     Waiver,
+    lookup,
 )
-from policies.rules._util import at, expect, is_true, minor, problem, unknown
+from policies.rules._util import at, expect, is_true, minor, problem, show, unknown
 from policies.rules.cluster import FLEET_MEMBER
 from policies.rules.gpu import HELM_RELEASE, is_gpu_pool
 
@@ -340,7 +342,75 @@ def make_waiver_rule(known_rules: list[str]) -> Rule:
     )
 
 
+WORKLOAD_TYPES = tuple(
+    f"kubernetes:{kind}"
+    for kind in (
+        "apps/v1:Deployment",
+        "apps/v1:StatefulSet",
+        "apps/v1:DaemonSet",
+        "batch/v1:Job",
+        "core/v1:Pod",
+    )
+)
+
+
+def _containers(r: Resource) -> list[Any]:
+    pod = r.get("spec") if r.type.endswith(":Pod") else r.get("spec.template.spec")
+    if not isinstance(pod, Mapping):
+        return []
+    return [c for key in ("initContainers", "containers") for c in pod.get(key) or [] if isinstance(c, Mapping)]
+
+
+def images_pinned(r: Resource, _: RuleContext) -> Iterator[Finding]:
+    """Workloads and the charts the plan installs run images pinned by digest (components/images.py)."""
+    fix = "pin the image by digest in components/images.py (record its source), e.g. repo:tag@sha256:<digest>"
+    if r.type == HELM_RELEASE:
+        chart = r.get("chart")
+        version = r.get("version")
+        if not isinstance(chart, str) or not isinstance(version, str):
+            return
+        entry = CHART_IMAGES.get(chart.rsplit("/", 1)[-1])
+        if entry is None:
+            return
+        pinned_version, image_id, key = entry
+        image = IMAGES[image_id]
+        value = lookup(r.inputs, f"values.{key}")
+        if value is UNKNOWN:
+            yield unknown(r, f"values.{key}", "a tag@sha256 digest")
+            return
+        if not (isinstance(value, str) and "@sha256:" in value):
+            why = (
+                f"no digest is recorded for {image.name}:{image.tag} ({image.source})"
+                if not image.pinned
+                else f"chart version {version} is not the one pinned ({pinned_version})"
+                if version != pinned_version
+                else "the pinned digest is not set"
+            )
+            yield Finding(
+                f"{r.label}: values.{key} is {show(value)}, so chart {chart} runs {image.name} unpinned "
+                f"({why}); expected a tag@sha256 digest. Fix: {fix}"
+            )
+        return
+    for container in _containers(r):
+        image = container.get("image")
+        if image is None:
+            yield unknown(r, f"container {container.get('name')!r} image", "an image@sha256 digest")
+        elif not (isinstance(image, str) and "@sha256:" in image):
+            yield Finding(
+                f"{r.label}: container {container.get('name')!r} image is {show(image)}; expected an image pinned "
+                f"by digest (image@sha256:...). Fix: {fix}, or set models.<name>.image to a digest-pinned reference"
+            )
+
+
 RULES: list[Rule] = [
+    Rule(
+        "images-pinned",
+        "Workloads and the charts the blueprint installs run images pinned by digest.",
+        "high",
+        "mandatory",
+        images_pinned,
+        types=(*WORKLOAD_TYPES, HELM_RELEASE),
+    ),
     Rule(
         "dra-kubernetes-version",
         "DRA objects and DRA GPU pools need Kubernetes >= 1.34.",

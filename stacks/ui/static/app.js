@@ -73,7 +73,7 @@ function renderState(state) {
   fill(document.querySelector("#teams-table tbody"), state.teams.map((team) => el("tr", {},
     el("td", {}, team.name),
     el("td", {}, Object.entries(team.profiles).map(([p, n]) => `${p}: ${n}`).join(", ") || "(none)"),
-    el("td", {}, team.mtls ? "yes" : "no"))));
+    el("td", {}, team.mtls ? "requested, not enforced" : "no"))));
   fill(document.querySelector("#models-table tbody"), state.models.map((m) => el("tr", {},
     el("td", {}, m.model), el("td", {}, m.team),
     el("td", {}, m.catalogModel === "custom" ? badge("imported", "imported") : m.catalogModel, m.catalogModel === "custom" ? " params" : ""),
