@@ -33,7 +33,7 @@ from components.observability import (
     read_webhook_secrets,
     stack_outputs,
 )
-from components.serving import ModelServing, ModelServingArgs, analyse
+from components.serving import ModelServing, ModelServingArgs, analyse, uses_kaito
 from components.serving.workload import read_hf_tokens
 from stacks.config import PlatformConfig
 
@@ -71,6 +71,7 @@ def build_platform(cfg: PlatformConfig) -> Platform:
                 protect=cfg.protect,
                 name_prefix=cfg.name_prefix,
                 azure_monitor_profile=cluster_monitor_profile(cfg.monitoring, spec),
+                ai_toolchain_operator=spec.features.ai_toolchain_operator or uses_kaito(cfg.serving, key),
             ),
         )
         handle = cluster.handle
