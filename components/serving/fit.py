@@ -256,12 +256,15 @@ def candidates(
     return found
 
 
-def _rank(c: Candidate) -> tuple[float, int, int, float]:
+def _rank(c: Candidate) -> tuple[float, int, int, float, str]:
     return (
         c.hourly_usd_per_replica if c.hourly_usd_per_replica is not None else math.inf,
         0 if c.isolated else 1,
         c.tp,
         -c.headroom_gib,
+        # Last, the pool's stable id (renamedFrom-aware), not the config key: renaming a group with renamedFrom
+        # must not move a model between two identical pools.
+        c.slot.pool_id,
     )
 
 
