@@ -300,9 +300,9 @@ def operator_pod(r: Mapping[str, Any]) -> tuple[dict[str, Any], float, float] | 
         for app in serve.get("applications") or []
         for c in (app.get("args") or {}).get("llm_configs") or []
     ]
-    weights = _catalog_gib(sources[0] if sources else None)
+    found = _catalog_gib(sources[0] if sources else None)
     main = (gpu[0].get("containers") or [{}])[0]
-    return gpu[0], weights if weights is not None else _weights_gib(main, gpu[0]), start
+    return gpu[0], found if found is not None else _weights_gib(main, gpu[0]), start
 
 
 def _go_minutes(duration: str) -> float | None:

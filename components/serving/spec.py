@@ -323,6 +323,16 @@ def _runtime_issues(spec: ModelDeploymentSpec) -> list[Issue]:
                 "remove precision, or use runtime: vllm for a quantized checkpoint",
             )
         )
+    if spec.profile is not None:
+        issues.append(
+            Issue(
+                ("profile",),
+                "names a DRA sharing profile, but KAITO takes whole nodes' GPUs from the device plugin",
+                spec.profile,
+                "leave it out with runtime: kaito (pin a device-plugin pool group with pool)",
+                "remove profile, or use runtime: vllm or kuberay",
+            )
+        )
     for key, value, default_value in (
         ("source", spec.source, None),
         ("image", spec.image, VLLM_IMAGE),

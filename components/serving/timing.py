@@ -63,9 +63,7 @@ RUNTIME_START_MINUTES: dict[str, Figure] = {
         "Serve deploys the application (placement group across the pipeline stages) before vLLM loads",
     ),
 }
-OPERATOR_INSTALL_MINUTES = Figure(
-    2.0, "estimate: the kuberay-operator chart (one Deployment on the system pool, CRDs) until its pod is Ready"
-)
+
 IMAGE_GIB: dict[str, tuple[Figure, Figure]] = {
     # repository -> (compressed, unpacked) GiB
     "vllm/vllm-openai": (
@@ -189,5 +187,4 @@ def table_json() -> dict[str, Any]:
         "nodefsEviction": NODEFS_EVICTION.to_json(),
         "osReservedGiB": OS_RESERVED_GIB.to_json(),
         "runtimeStartMinutes": {k: f.to_json() for k, f in RUNTIME_START_MINUTES.items()},
-        "operatorInstallMinutes": OPERATOR_INSTALL_MINUTES.to_json(),
     }
