@@ -16,9 +16,13 @@ def fit_table(plan: ServingPlan) -> list[str]:
         where = f"{row['cluster']}/{row['pool']}/{row['profile']}"
         need = f"{row['neededGibPerGpu']:.1f}/{row['availableGibPerGpu']:.1f}"
         cost = f"{row['monthlyUsd']:,.0f}" if row["monthlyUsd"] is not None else "unpriced"
+        # Runtimes other than vllm say so at the end of the row (kuberay: TP per node x PP nodes).
+        runtime = "" if row["runtime"] == "vllm" else f"  {row['runtime']}"
+        if row["pipelineParallel"] and row["pipelineParallel"] > 1:
+            runtime += f" TP {row['tensorParallel']} x PP {row['pipelineParallel']} across nodes"
         lines.append(
             f"  {row['model']:<18} {row['team']:<12} {row['precision']:<9} {row['gpus']:>4} "
-            f"{row['tensorParallel']:>2}  {where:<22} {need:>22} {row['headroomGib']:>8.1f}G {cost:>10}"
+            f"{row['tensorParallel']:>2}  {where:<22} {need:>22} {row['headroomGib']:>8.1f}G {cost:>10}{runtime}"
         )
     summary = plan.to_json()
     lines.append(
