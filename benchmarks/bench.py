@@ -21,6 +21,10 @@ Also reported: the cold command-line wall time of ``python -m stacks plan prod``
 imports included), which is what a user waits for; and, per shipped stack, the first-deploy rehearsal's
 critical path against the physical chain (resource group -> network -> cluster -> that cluster's GPU pools
 one at a time -> first GPU workload ready), goal: prod within 1.15x (``--critical-path-only`` for just that).
+
+``--packing``: the fewest-GPU packing of model serving on mixes of 4 to 14 models on one cluster with five GPU
+pools and six sharing profiles: GPUs placed against ceil(total memory / GPU memory) and against each
+deployment's cheapest candidate per replica, and the time ``analyse`` takes.
 """
 
 from __future__ import annotations
@@ -413,6 +417,217 @@ def check_scale(sizes: list[int]) -> int:
     return 0
 
 
+def diff_scale(sizes: list[int]) -> int:
+    """Wall time of ``python -m stacks diff`` (in process: read both files, compare, judge, write ``--json`` and
+    ``--markdown``) between the dev plan scaled to about N resources and a copy where every AgentPool's
+    ``minCount`` changes (every pool an update, every rule walks every step)."""
+    from stacks.__main__ import main as stacks_main  # noqa: PLC0415 (only this mode plans offline)
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_bad_plan_input import scaled_plan  # noqa: PLC0415 (tests/ joins the path above)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        base_file = Path(tmp) / "dev.json"
+        with contextlib.redirect_stdout(open(os.devnull, "w")):
+            stacks_main(["plan", "dev", "--json", str(base_file)])
+        base = json_module.loads(base_file.read_text())
+        pools = sum(1 for r in base["resources"] if r["type"].endswith(":AgentPool"))
+        print("| resources | steps changed | diff s |\n|---:|---:|---:|")
+        for size in sizes:
+            doc = scaled_plan(base, max(0, (size - len(base["resources"])) // max(pools, 1)))
+            head = copy.deepcopy(doc)
+            for resource in head["resources"]:
+                if resource["type"].endswith(":AgentPool"):
+                    resource["inputs"]["minCount"] = int(resource["inputs"].get("minCount") or 0) + 1
+            files = [Path(tmp) / f"{side}-{size}.json" for side in ("base", "head")]
+            for file, document in zip(files, (doc, head), strict=True):
+                file.write_text(json_module.dumps(document))
+            out = Path(tmp) / "diff.json"
+            start = time.perf_counter()
+            with contextlib.redirect_stdout(open(os.devnull, "w")):
+                stacks_main(["diff", *map(str, files), "--json", str(out), "--markdown", str(Path(tmp) / "c.md")])
+            elapsed = time.perf_counter() - start
+            changed = len(json_module.loads(out.read_text())["steps"])
+            print(f"| {len(doc['resources'])} | {changed} | {elapsed:.2f} |")
+    return 0
+
+
+UI_REQUESTS = {
+    "dev": {"team": "research", "cluster": "weu1", "model": "llama-3.2-3b-instruct", "precision": "fp8"},
+    "staging": {"team": "research", "cluster": "weu1", "model": "llama-3.1-8b-instruct"},
+    "prod": {"team": "inference", "cluster": "weu1", "model": "llama-3.1-8b-instruct", "precision": "fp8"},
+}
+
+
+def ui_latency(repeat: int) -> int:
+    """Wall time of the self-service page's requests (``python -m stacks ui``), over HTTP to the real server on
+    127.0.0.1: the stack at a glance (cached per file content), a what-if fit, and a proposed change (a full
+    offline plan of the edited file: root model, program under mocks, policies, rehearsal)."""
+    import http.client  # noqa: PLC0415 (only this mode)
+    import threading  # noqa: PLC0415
+
+    from stacks.ui.server import serve  # noqa: PLC0415
+    from stacks.ui.service import StackService  # noqa: PLC0415
+
+    def call(port: int, token: str, method: str, path: str, body: dict[str, Any] | None = None) -> float:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        headers = {"Host": f"127.0.0.1:{port}", "Content-Type": "application/json", "X-CSRF-Token": token}
+        start = time.perf_counter()
+        connection.request(method, path, json_module.dumps(body) if body is not None else None, headers)
+        response = connection.getresponse()
+        response.read()
+        elapsed = time.perf_counter() - start
+        connection.close()
+        if response.status != 200:
+            raise RuntimeError(f"{method} {path}: HTTP {response.status}")
+        return elapsed
+
+    print("| stack | start s | GET /api/state ms | POST /api/fit ms | POST /api/change s |\n|---|---:|---:|---:|---:|")
+    for stack, request in UI_REQUESTS.items():
+        start = time.perf_counter()
+        service = StackService(stack)
+        server = serve(service, 0)
+        started = time.perf_counter() - start
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        body = {"name": "bench", "contextLength": 4096, "concurrency": 4, **request}
+        try:
+            state = [call(server.port, server.csrf_token, "GET", "/api/state") for _ in range(repeat)]
+            fit = [call(server.port, server.csrf_token, "POST", "/api/fit", body) for _ in range(repeat)]
+            change = [call(server.port, server.csrf_token, "POST", "/api/change", body) for _ in range(repeat)]
+        finally:
+            server.shutdown()
+            server.server_close()
+            service.close()
+        print(
+            f"| {stack} | {started:.2f} | {statistics.median(state) * 1000:.1f} | "
+            f"{statistics.median(fit) * 1000:.1f} | {statistics.median(change):.2f} |"
+        )
+    return 0
+
+
+PACKING_POOLS = {
+    # group: (vmSize, maxCount, migProfile, osDiskSizeGb)
+    "t4": ("Standard_NC64as_T4_v3", 4, None, None),
+    "a100": ("Standard_NC24ads_A100_v4", 6, "MIG1g", None),
+    "a100g": ("Standard_NC24ads_A100_v4", 6, "MIG3g", None),
+    "a100w": ("Standard_NC96ads_A100_v4", 4, None, 1024),
+    "h100": ("Standard_NC80adis_H100_v5", 6, None, 1024),
+}
+PACKING_PROFILES = {
+    "t4": {"kind": "whole", "gpuModel": "T4"},
+    "t4-shared": {"kind": "timeShared", "gpuModel": "T4", "replicas": 4},
+    "a100-1g": {"kind": "mig", "gpuModel": "A100-80GB", "migProfile": "MIG1g"},
+    "a100-3g": {"kind": "mig", "gpuModel": "A100-80GB", "migProfile": "MIG3g"},
+    "a100": {"kind": "whole", "gpuModel": "A100-80GB"},
+    "h100": {"kind": "whole", "gpuModel": "H100-NVL"},
+}
+AWQ = {"qwen2.5-7b-instruct": "Qwen/Qwen2.5-7B-Instruct-AWQ", "qwen2.5-72b-instruct": "Qwen/Qwen2.5-72B-Instruct-AWQ"}
+PACKING_MIX: dict[str, tuple[str, str, int, int, int]] = {
+    # name: (catalog model, precision, contextLength, concurrency, replicas)
+    "chat-3b": ("llama-3.2-3b-instruct", "fp8", 8192, 3, 2),
+    "edge-3b": ("llama-3.2-3b-instruct", "bf16", 4096, 4, 1),
+    "qwen-awq": ("qwen2.5-7b-instruct", "int4", 4096, 4, 2),
+    "qwen-bf16": ("qwen2.5-7b-instruct", "bf16", 8192, 8, 1),
+    "mistral": ("mistral-7b-instruct-v0.3", "bf16", 8192, 8, 1),
+    "llama-8b": ("llama-3.1-8b-instruct", "bf16", 8192, 8, 2),
+    "llama-8b-fp8": ("llama-3.1-8b-instruct", "fp8", 4096, 4, 1),
+    "phi3": ("phi-3-mini-4k-instruct", "bf16", 4096, 4, 2),
+    "gemma-9b": ("gemma-2-9b-it", "bf16", 8192, 4, 1),
+    "gemma-27b": ("gemma-2-27b-it", "bf16", 8192, 4, 1),
+    "mixtral": ("mixtral-8x7b-instruct-v0.1", "bf16", 8192, 8, 1),
+    "llama-70b": ("llama-3.3-70b-instruct", "fp8", 8192, 4, 2),
+    "llama-70b-int4": ("llama-3.3-70b-instruct", "int4", 8192, 8, 1),
+    "qwen-72b-awq": ("qwen2.5-72b-instruct", "int4", 8192, 4, 1),
+}
+
+
+def packing_config(mix: dict[str, tuple[str, str, int, int, int]]) -> Any:
+    """The dev stack with one cluster of five GPU pools (T4 x4, A100 1g and 3g MIG, 4 x A100, 2 x H100 NVL), six
+    sharing profiles and ``mix`` as one team's models."""
+    from stacks.config import load_config  # noqa: PLC0415
+
+    stack_file = plan_module.read_stack_file("dev")
+    config_map = dict(stack_file.config_map)
+    clusters = json_module.loads(config_map["ai-platform:clusters"])
+    pools = {}
+    for group, (vm_size, max_count, mig, disk) in PACKING_POOLS.items():
+        slot: dict[str, Any] = {"vmSize": vm_size, "minCount": 0, "maxCount": max_count}
+        if mig:
+            slot["migProfile"] = mig
+        if disk:
+            slot["osDiskSizeGb"] = disk
+        pools[group] = {"active": "blue", "slots": {"blue": slot}}
+    clusters["weu1"]["gpuPools"] = pools
+    config_map["ai-platform:clusters"] = json_module.dumps(clusters)
+    config_map["ai-platform:dra"] = json_module.dumps({"profiles": PACKING_PROFILES})
+    config_map["ai-platform:teams"] = json_module.dumps({"bench": {"profiles": dict.fromkeys(PACKING_PROFILES, 64)}})
+    models = {}
+    for name, (model, precision, context, concurrency, replicas) in mix.items():
+        entry: dict[str, Any] = {
+            "team": "bench",
+            "cluster": "weu1",
+            "model": model,
+            "precision": precision,
+            "contextLength": context,
+            "concurrency": concurrency,
+            "replicas": replicas,
+        }
+        if precision == "int4" and model in AWQ:
+            entry["source"] = AWQ[model]
+        models[name] = entry
+    config_map["ai-platform:models"] = json_module.dumps(models)
+    return load_config(config_map, stack_file.source)
+
+
+def packing_markdown(repeat: int) -> str:
+    """Fewest-GPU packing on mixes of the 14-model set: GPUs placed vs the lower bound and vs choosing each
+    deployment's cheapest candidate per replica (the placement before issue 14)."""
+    from components.serving import analyse  # noqa: PLC0415
+    from components.serving.fit import place  # noqa: PLC0415
+
+    lines = [
+        "| models | replicas | combinations | search | GPUs placed | memory bound | above it | slot bound | "
+        "above it | cheapest-per-replica GPUs | USD/h placed | USD/h cheapest-per-replica | analyse s |",
+        "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    names = list(PACKING_MIX)
+    for size in (4, 8, 12, len(names)):
+        mix = {name: PACKING_MIX[name] for name in names[:size]}
+        cfg = packing_config(mix).serving
+        seconds = []
+        for _ in range(repeat):
+            start = time.process_time()
+            plan, issues = analyse(cfg)
+            seconds.append(time.process_time() - start)
+        if issues:
+            raise RuntimeError(f"packing mix of {size}: {issues[0]}")
+        summary = plan.to_json()
+        fits = list(plan.fits.values())
+        combinations = 1
+        for fit in fits:
+            combinations *= len(fit.options)
+
+        def cost(placements: list[Any]) -> float:
+            return sum(p.gpus * (p.hourly_usd_per_gpu or 0.0) for p in placements)
+
+        placed_cost = cost(plan.placements)
+        for fit in fits:
+            fit.chosen, fit.shared_claim = fit.options[0], None
+        greedy = place(fits)
+        from components.serving.packing import EXACT_LIMIT  # noqa: PLC0415
+
+        lines.append(
+            f"| {size} | {sum(f.spec.replicas for f in fits)} | {combinations:,} | "
+            f"{'exact' if combinations <= EXACT_LIMIT else 'local'} | {summary['gpusNeeded']} | "
+            f"{summary['lowerBoundGpus']} | {summary['gpusAboveBound']} | {summary['slotBoundGpus']} | "
+            f"{summary['gpusNeeded'] - summary['slotBoundGpus']} | {sum(p.gpus for p in greedy)}"
+            f"{f' ({over} over maxCount)' if (over := sum(p.surge_nodes > p.max_nodes for p in greedy)) else ''} | "
+            f"{placed_cost:.2f} | {cost(greedy):.2f} | {statistics.median(seconds):.3f} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=5, help="repetitions per case (median is reported)")
@@ -423,7 +638,20 @@ def main(argv: list[str] | None = None) -> int:
         "--check-scale",
         help="only `stacks check` time on dev plans with N resources (comma list; AgentPools copied)",
     )
+    parser.add_argument(
+        "--diff-scale",
+        help="only `stacks diff` time between dev plans with N resources (comma list; every AgentPool updated)",
+    )
+    parser.add_argument("--ui", action="store_true", help="only the self-service page's request latencies")
+    parser.add_argument("--packing", action="store_true", help="only the fewest-GPU packing table (issue 14)")
     args = parser.parse_args(argv)
+    if args.packing:
+        print(packing_markdown(args.repeat))
+        return 0
+    if args.diff_scale:
+        return diff_scale([int(n) for n in args.diff_scale.split(",")])
+    if args.ui:
+        return ui_latency(args.repeat)
     if args.check_scale:
         return check_scale([int(n) for n in args.check_scale.split(",")])
 

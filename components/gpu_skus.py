@@ -30,6 +30,9 @@ class GpuModel:
     memory_gib: float
     product_name: str
     """The product name the driver publishes (``productName`` attribute for NVIDIA, ``family`` for AMD)."""
+    bandwidth_gbs: float
+    """Peak memory bandwidth in GB/s (10^9 bytes/s) from the vendor datasheet (``BANDWIDTH_SOURCES``): it bounds the
+    decode rate (components/serving/fit.py ``throughput``)."""
     mig: dict[MigProfile, MigSlice] = field(default_factory=dict)
 
 
@@ -61,15 +64,34 @@ def _mig(memory_gib: float, one_g: float, three_g: float) -> dict[MigProfile, Mi
     }
 
 
-T4 = GpuModel("T4", "nvidia", 16, "Tesla T4")
-A10 = GpuModel("A10", "nvidia", 24, "NVIDIA A10")
-A100_40 = GpuModel("A100-40GB", "nvidia", 40, "NVIDIA A100-SXM4-40GB", _mig(40, 5, 20))
-A100_80 = GpuModel("A100-80GB", "nvidia", 80, "NVIDIA A100 80GB PCIe", _mig(80, 10, 40))
-A100_80_SXM = GpuModel("A100-80GB-SXM", "nvidia", 80, "NVIDIA A100-SXM4-80GB", _mig(80, 10, 40))
-H100_NVL = GpuModel("H100-NVL", "nvidia", 94, "NVIDIA H100 NVL", _mig(94, 12, 47))
-H100 = GpuModel("H100", "nvidia", 80, "NVIDIA H100 80GB HBM3", _mig(80, 10, 40))
-H200 = GpuModel("H200", "nvidia", 141, "NVIDIA H200", _mig(141, 18, 71))
-MI300X = GpuModel("MI300X", "amd", 192, "AMD Instinct MI300X")
+T4 = GpuModel("T4", "nvidia", 16, "Tesla T4", 320)
+A10 = GpuModel("A10", "nvidia", 24, "NVIDIA A10", 600)
+A100_40 = GpuModel("A100-40GB", "nvidia", 40, "NVIDIA A100-SXM4-40GB", 1555, _mig(40, 5, 20))
+A100_80 = GpuModel("A100-80GB", "nvidia", 80, "NVIDIA A100 80GB PCIe", 1935, _mig(80, 10, 40))
+A100_80_SXM = GpuModel("A100-80GB-SXM", "nvidia", 80, "NVIDIA A100-SXM4-80GB", 2039, _mig(80, 10, 40))
+H100_NVL = GpuModel("H100-NVL", "nvidia", 94, "NVIDIA H100 NVL", 3938, _mig(94, 12, 47))
+H100 = GpuModel("H100", "nvidia", 80, "NVIDIA H100 80GB HBM3", 3350, _mig(80, 10, 40))
+H200 = GpuModel("H200", "nvidia", 141, "NVIDIA H200", 4800, _mig(141, 18, 71))
+MI300X = GpuModel("MI300X", "amd", 192, "AMD Instinct MI300X", 5300)
+
+BANDWIDTH_SOURCES: dict[str, str] = {
+    # Vendor datasheets (peak HBM/GDDR bandwidth); checked 2026-12-03 against the corroborating pages named.
+    "T4": "https://www.nvidia.com/en-us/data-center/tesla-t4/ (320+ GB/s GDDR6; 256-bit at 10 Gbps = 320.0 GB/s, "
+    "sysrqmts.com/en/gpus/nvidia/tesla/t4)",
+    "A10": "https://www.nvidia.com/en-us/data-center/products/a10-gpu/ (600 GB/s GDDR6; baseten.co A10 vs A10G)",
+    "A100-40GB": "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/"
+    "nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf (A100 40GB: 1,555 GB/s HBM2)",
+    "A100-80GB": "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/"
+    "nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf (A100 80GB PCIe: 1,935 GB/s HBM2e)",
+    "A100-80GB-SXM": "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/"
+    "nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf (A100 80GB SXM: 2,039 GB/s HBM2e)",
+    "H100-NVL": "https://www.nvidia.com/en-us/data-center/h100/ (H100 NVL: 3.9 TB/s HBM3 per GPU; 3,938 GB/s in the "
+    "H100 NVL product brief, 3.93 TB/s on grokipedia.com/page/210100120)",
+    "H100": "https://www.nvidia.com/en-us/data-center/h100/ (H100 SXM: 3.35 TB/s HBM3)",
+    "H200": "https://www.nvidia.com/en-us/data-center/h200/ (4.8 TB/s HBM3e)",
+    "MI300X": "https://www.amd.com/en/products/accelerators/instinct/mi300/mi300x.html (5.3 TB/s HBM3)",
+}
+"""Where each GPU model's ``bandwidth_gbs`` comes from."""
 
 GPU_SKUS: dict[str, GpuSku] = {
     sku.vm_size: sku

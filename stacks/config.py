@@ -156,10 +156,11 @@ def load_config(config_map: Mapping[str, Any], source: str) -> PlatformConfig:
         raise ConfigError(format_errors(exc, source)) from None
 
 
-def format_errors(exc: ValidationError, source: str) -> list[str]:
+def format_errors(exc: ValidationError, source: str, prefix: tuple[str | int, ...] = ()) -> list[str]:
+    """One line per problem; ``prefix`` places a sub-model's errors (``("models", "chat")``) under the root."""
     lines: list[str] = []
     for error in exc.errors():
-        loc = tuple(error["loc"])
+        loc = prefix + tuple(error["loc"])
         cause = (error.get("ctx") or {}).get("error")
         if isinstance(cause, ConfigIssues):
             lines.extend(_line(source, loc + issue.path, issue) for issue in cause.issues)

@@ -80,24 +80,34 @@ def read_stack_file(stack: str, config_file: str | Path | None = None) -> StackF
             ]
         )
     path = Path(config_file) if config_file else ROOT / default_name
-    text = _read_text(path)
-    document = _parse(text, path.name)
+    return stack_file_from_text(stack, _read_text(path), path.name)
+
+
+def stack_file_from_text(stack: str, text: str, name: str) -> StackFile:
+    """A stack file's text (already read and decoded) as the CLI would hand it to the program.
+
+    ``read_stack_file`` reads the file and calls this; the local UI calls it on an edited text before it
+    offers the change, so both refuse the same input with the same lines (``name`` names the file).
+    """
+    if len(text.encode("utf-8")) > MAX_STACK_FILE_BYTES:
+        raise ConfigError([f"{name}: stack file too large (got over {MAX_STACK_FILE_BYTES} bytes; allowed: 1 MiB)"])
+    document = _parse(text, name)
     raw = document.get("config") if isinstance(document, dict) else None
     if not isinstance(raw, dict):
-        raise ConfigError([f"{path.name}: expected a top-level 'config:' map"])
+        raise ConfigError([f"{name}: expected a top-level 'config:' map"])
     config_map: dict[str, str] = {}
     secret_keys: list[str] = []
     for key, value in raw.items():
         if not isinstance(key, str):
-            raise ConfigError([f"{path.name}: config: keys must be strings (got {key!r})"])
+            raise ConfigError([f"{name}: config: keys must be strings (got {key!r})"])
         full_key = key if ":" in key else f"{PROJECT}:{key}"
-        _check_namespace(full_key, path.name)
+        _check_namespace(full_key, name)
         if isinstance(value, dict) and set(value) == {"secure"}:
             secret_keys.append(full_key)
             config_map[full_key] = SECRET
             continue
         config_map[full_key] = _cli_string(value)
-    return StackFile(stack, path.name, config_map, secret_keys)
+    return StackFile(stack, name, config_map, secret_keys)
 
 
 def _read_text(path: Path) -> str:
@@ -302,6 +312,9 @@ class Registration:
     replace_on_changes: list[str] = field(default_factory=list)
     """Property paths whose change forces a replacement (immutable Kubernetes specs)."""
     delete_before_replace: bool = False
+    aliases: list[dict[str, Any]] = field(default_factory=list)
+    """The ``aliases`` option as the engine receives it: alias specs (``name``, ``type``, ``parentUrn``, ``noParent``,
+    ``stack``, ``project``; unset fields mean "this resource's own") or ``{"urn": ...}`` for full alias URNs."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -319,6 +332,7 @@ class Registration:
             "customTimeouts": self.custom_timeouts,
             "replaceOnChanges": self.replace_on_changes,
             "deleteBeforeReplace": self.delete_before_replace,
+            "aliases": self.aliases,
         }
 
 
@@ -368,9 +382,32 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     },
                     replace_on_changes=list(request.replaceOnChanges),
                     delete_before_replace=bool(request.deleteBeforeReplace),
+                    aliases=[
+                        *(_alias(alias) for alias in request.aliases if not _sdk_version_alias(alias)),
+                        *({"urn": urn} for urn in request.aliasURNs),
+                    ],
                 )
             )
         return response
+
+
+def _sdk_version_alias(alias: Any) -> bool:
+    """An alias the provider SDKs add on their own: the same resource under another type token only (azure-native
+    registers ~100 per ManagedCluster for old API versions, ``azure-native:containerservice/v20170831:
+    ManagedCluster``; pulumi-kubernetes old group versions, ``kubernetes:apps/v1beta1:Deployment``). They never name
+    a previous URN of this program's resources, so the plan leaves type-only alias specs out."""
+    if alias.WhichOneof("alias") != "spec":
+        return False
+    spec = alias.spec
+    return bool(spec.type) and not (spec.name or spec.stack or spec.project or spec.parentUrn or spec.noParent)
+
+
+def _alias(alias: Any) -> dict[str, Any]:
+    """One ``Alias`` message: its spec fields as set (``{"urn": ...}`` for a full alias URN)."""
+    if alias.WhichOneof("alias") == "urn":
+        return {"urn": alias.urn}
+    spec: dict[str, Any] = json_format.MessageToDict(alias.spec)
+    return spec
 
 
 def plain(value: Any) -> Any:
@@ -502,7 +539,12 @@ async def _resolve(value: Any) -> Any:
 
 
 def run_plan(stack: str, config_file: str | Path | None = None) -> Plan:
-    stack_file = read_stack_file(stack, config_file)
+    return plan_stack_file(read_stack_file(stack, config_file))
+
+
+def plan_stack_file(stack_file: StackFile) -> Plan:
+    """The offline plan of an already-read stack file (``run_plan`` reads it from disk first)."""
+    stack = stack_file.stack
     cfg, platform, registrations, outputs = run_program(stack_file)
     plan = Plan(PROJECT, stack, cfg, platform, registrations, outputs)
     plan.cost = stack_cost(cfg.serving, [r.to_json() for r in registrations])

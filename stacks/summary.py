@@ -9,7 +9,7 @@ from components.dra import dra_summary_lines
 from components.fleet import fleet_summary_lines
 from components.observability import summary_lines as monitoring_summary_lines
 from components.serving import analyse
-from components.serving.report import fit_table
+from components.serving.report import MARKDOWN_HEADER, fit_markdown_rows, fit_table
 from policies.offline import summary_lines as policy_summary_lines
 from stacks.plan import Plan, Registration
 
@@ -84,6 +84,18 @@ def render_summary(plan: Plan) -> str:
     lines.append("")
     lines.extend(policy_summary_lines(plan.policy_violations))
     return "\n".join(lines)
+
+
+def serving_json(cfg: PlatformConfig) -> dict[str, Any]:
+    """``stacks fit STACK --json``: the same numbers as the table (``cost.serving`` of the plan document)."""
+    serving, _ = analyse(cfg.serving)
+    return {"schema": "platform-fit/v1", "prices": serving.table.meta(), **serving.to_json()}
+
+
+def serving_markdown(stack: str, cfg: PlatformConfig) -> list[str]:
+    """``stacks fit STACK --markdown``: the markdown header and this stack's rows (README "Model serving")."""
+    serving, _ = analyse(cfg.serving)
+    return [*MARKDOWN_HEADER, *fit_markdown_rows(stack, serving)]
 
 
 def serving_summary_lines(cfg: PlatformConfig, cost: dict[str, Any] | None = None) -> list[str]:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import shutil
+import subprocess
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -62,3 +65,24 @@ def recording_monitors(patch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
 
     patch.setattr(plan_module, "_RecordingMonitor", Capturing)
     yield monitors
+
+
+def project_repo(target: Path, skip: tuple[str, ...] = ("tests/", "benchmarks/", ".github/", "docs/")) -> Path:
+    """A throwaway git repository holding this project's tracked files (minus ``skip``), one commit on ``main``."""
+    root = Path(__file__).resolve().parent.parent
+    tracked = subprocess.run(["git", "-C", str(root), "ls-files"], check=True, capture_output=True, text=True).stdout
+    for name in tracked.split():
+        if name.startswith(skip) or not (root / name).is_file():
+            continue
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / name, target / name)
+    git(target.parent, "init", "-q", "-b", "main", str(target))
+    git(target, "add", "-A")
+    git(target, "commit", "-qm", "base")
+    return target
+
+
+def git(repo: Path, *args: str) -> str:
+    """``git -C repo args`` with a fixed identity; its stdout."""
+    identity = ["-c", "user.email=tests@example.com", "-c", "user.name=tests"]
+    return subprocess.run(["git", "-C", str(repo), *identity, *args], check=True, capture_output=True, text=True).stdout

@@ -27,6 +27,7 @@ RESOURCE_KEYS = {
     "customTimeouts",
     "replaceOnChanges",
     "deleteBeforeReplace",
+    "aliases",
 }
 FINDING_KINDS = {"awaitTimeout", "unschedulable", "beforeApiAccess"}
 
@@ -189,3 +190,40 @@ def test_immutable_dra_specs_are_replaced_not_updated(plan_documents) -> None:
         assert claims, stack
         for r in claims:
             assert (r["replaceOnChanges"], r["deleteBeforeReplace"]) == (["spec"], True), r["name"]
+
+
+SERVING_ROW_KEYS = {
+    "model",
+    "pool",
+    "profile",
+    "gpus",
+    "monthlyUsd",
+    "kvCacheTokens",
+    "maxSequences",
+    "decodeTokensPerSecond",
+    "sequenceTokensPerSecond",
+    "usdPerMillionTokens",
+    "gpuBandwidthGBs",
+}
+
+
+def test_serving_section_has_throughput_cost_per_token_and_the_bound(plan_documents) -> None:
+    """``cost.serving`` (docs/plan-document.md): per model throughput and USD per million tokens, and the packing's
+    GPUs beside ceil(total memory / GPU memory)."""
+    for stack, document in plan_documents.items():
+        serving = document["cost"]["serving"]
+        assert serving["models"], stack
+        for row in serving["models"]:
+            assert set(row) >= SERVING_ROW_KEYS, stack
+            assert row["decodeTokensPerSecond"] > 0
+            assert row["usdPerMillionTokens"] > 0
+            assert row["maxSequences"] >= 1
+        assert serving["gpusNeeded"] >= serving["lowerBoundGpus"] >= 1
+        assert serving["gpusAboveBound"] == serving["gpusNeeded"] - serving["lowerBoundGpus"]
+        assert serving["lowerBoundGpus"] == sum(b["gpus"] for b in serving["lowerBounds"].values())
+        assert set(serving["throughputAssumptions"]) == {
+            "decodeEfficiency",
+            "meanContextFraction",
+            "costUtilisation",
+            "batch",
+        }

@@ -10,6 +10,7 @@ import http.server
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -176,3 +177,110 @@ def test_pull_request_check_needs_no_cloud() -> None:
     runs = "\n".join(s.get("run", "") for s in job["steps"])
     assert "pytest" in runs
     assert "python -m stacks plan" in runs
+
+
+# --------------------------------------------------------------------------------------------------------
+# diff.yml: `stacks diff` on every pull request, no cloud credentials, one comment per pull request
+# --------------------------------------------------------------------------------------------------------
+
+MARKER = "<!-- ai-platform stacks diff -->"
+
+
+@pytest.fixture(scope="module")
+def diff_job() -> dict[str, Any]:
+    job: dict[str, Any] = _load("diff.yml")["jobs"]["diff"]
+    return job
+
+
+def test_diff_workflow_has_no_cloud_credentials(diff_job: dict[str, Any]) -> None:
+    workflow = _load("diff.yml")
+    lines = (WORKFLOWS / "diff.yml").read_text().splitlines()
+    text = "\n".join(line for line in lines if not line.lstrip().startswith("#"))  # what runs, not the comments
+    assert workflow["permissions"] == {"contents": "read", "pull-requests": "write"}
+    assert workflow[True] == {"pull_request": {"branches": ["main"]}}  # YAML 1.1 reads the key `on` as True
+    for forbidden in ("secrets.", "vars.", "id-token", "azure/login", "pulumi/actions", "ARM_", "PULUMI_ACCESS_TOKEN"):
+        assert forbidden not in text, forbidden
+    uses = [s["uses"] for s in diff_job["steps"] if "uses" in s]
+    script = next(u for u in uses if u.startswith("actions/github-script@"))
+    assert re.fullmatch(r"actions/github-script@[0-9a-f]{40}", script)  # pinned by full commit SHA (v7.0.1)
+
+
+def test_diff_step_runs_stacks_diff_for_each_affected_stack(diff_job: dict[str, Any], tmp_path: Path) -> None:
+    """The step's own script, run as the runner would, in a clone where a pull request edits the staging stack."""
+    from tests.helpers import git, project_repo  # noqa: PLC0415
+
+    repo = project_repo(tmp_path / "repo")
+    base = git(repo, "rev-parse", "HEAD").strip()
+    stack_file = repo / "Pulumi.staging.yaml"
+    stack_file.write_text(stack_file.read_text().replace("minCount: 0\n", "minCount: 1\n", 1))
+    git(repo, "commit", "-qam", "raise green")
+    step = _step(diff_job, "Diff every affected stack")
+    runner = tmp_path / "runner"
+    runner.mkdir()
+    outputs, summary = runner / "output", runner / "summary"
+    run = subprocess.run(
+        ["bash", "-e", "-c", step["run"].replace(".venv/bin/python", sys.executable)],
+        cwd=repo,
+        env={
+            **os.environ,
+            "BASE_SHA": base,
+            "RUNNER_TEMP": str(runner),
+            "GITHUB_OUTPUT": str(outputs),
+            "GITHUB_STEP_SUMMARY": str(summary),
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    values = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
+    assert values["status"] == "0"
+    body = Path(values["body"]).read_text()
+    assert body.startswith(MARKER + "\n")
+    assert body.count(MARKER) == 1
+    assert "**`stacks diff` staging**: 0 to create, 1 to update, 0 to replace, 0 to delete" in body
+    assert "`minCount: 0 -> 1`" in body
+    assert "dev" not in re.findall(r"`stacks diff` (\w+)", body)  # only the affected stack
+    assert summary.read_text() == body
+
+
+def _run_comment_script(diff_job: dict[str, Any], tmp_path: Path, comments: list[dict[str, Any]]) -> list[Any]:
+    step = next(s for s in diff_job["steps"] if str(s.get("uses", "")).startswith("actions/github-script@"))
+    body = tmp_path / "body.md"
+    body.write_text(f"{MARKER}\nnew diff\n")
+    harness = f"""
+const calls = [];
+const github = {{
+  paginate: async (fn, args) => {{ calls.push(["list", args.issue_number]); return {json.dumps(comments)}; }},
+  rest: {{ issues: {{
+    listComments: () => {{}},
+    updateComment: async (args) => calls.push(["update", args.comment_id, args.body]),
+    createComment: async (args) => calls.push(["create", args.issue_number, args.body]),
+  }} }},
+}};
+const context = {{ repo: {{ owner: "o", repo: "r" }}, payload: {{ pull_request: {{ number: 7 }} }} }};
+(async () => {{
+{step["with"]["script"]}
+}})().then(() => console.log(JSON.stringify(calls)));
+"""
+    run = subprocess.run(
+        ["node", "-e", harness],
+        env={**os.environ, "BODY_FILE": str(body)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: list[Any] = json.loads(run.stdout)
+    return result
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="the comment script is JavaScript (actions/github-script)")
+def test_comment_script_creates_then_updates_one_comment(diff_job: dict[str, Any], tmp_path: Path) -> None:
+    body = f"{MARKER}\nnew diff\n"
+    assert _run_comment_script(diff_job, tmp_path, []) == [["list", 7], ["create", 7, body]]
+    existing = [
+        {"id": 1, "user": {"type": "User"}, "body": f"{MARKER} quoted by a person"},
+        {"id": 2, "user": {"type": "Bot"}, "body": "another bot"},
+        {"id": 3, "user": {"type": "Bot"}, "body": f"{MARKER}\nold diff"},
+    ]
+    assert _run_comment_script(diff_job, tmp_path, existing) == [["list", 7], ["update", 3, body]]

@@ -1,8 +1,11 @@
 """Model serving for teams: a model catalog, GPU-memory fit, placement on shared GPUs, cost, vLLM workloads.
 
 An ML team adds ``models.<name>`` to a stack file (which model, which precision, how many replicas); the
-fit analysis (:mod:`components.serving.fit`) picks the cheapest GPU pool and sharing profile it fits, or
-fails configuration with the numbers; :mod:`components.serving.workload` deploys it with vLLM and GPUs
+fit analysis (:mod:`components.serving.fit`) lists the GPU pools and sharing profiles it fits, or fails
+configuration with the numbers, and packs the stack's models onto the fewest GPUs, then the lowest cost
+(:mod:`components.serving.packing`); :mod:`components.serving.throughput` gives each placement's KV-cache
+capacity, decode rate and USD per million tokens; :mod:`components.serving.importer` writes catalog entries
+from a Hugging Face config.json; :mod:`components.serving.workload` deploys it with vLLM and GPUs
 claimed through DRA, or through the runtime a model names (``runtime: kaito | kuberay``:
 :mod:`components.serving.runtimes`, placed by :mod:`components.serving.runtime_fit`); :func:`stack_cost`
 adds per-deployment cost lines to the plan's cost.

@@ -28,7 +28,15 @@ from components.facts import COLOURS, Colour
 from components.gpu_pools import GpuPoolGroupSpec, GpuSlot, gpu_slots
 from components.gpu_skus import GpuSku
 from components.pricing import PriceTable, PricingSpec, price_table
+from components.serving.packing import lower_bound, search
 from components.serving.spec import KV_BYTES, WEIGHT_BYTES, ModelArch, ModelDeploymentSpec
+from components.serving.throughput import (
+    COST_UTILISATION,
+    DECODE_EFFICIENCY,
+    MEAN_CONTEXT_FRACTION,
+    Throughput,
+    replica_throughput,
+)
 from components.teams import TeamSpec
 
 if TYPE_CHECKING:
@@ -83,6 +91,9 @@ class Estimate:
     kv_cache_gib: float
     """Per GPU."""
     kv_bytes_per_token: float
+    """One token's KV cache across all layers of the replica (every GPU holds ``kv_share`` of it)."""
+    kv_share: float = 1.0
+    """The fraction of the replica's KV cache each GPU holds (``ModelArch.kv_share_per_gpu``)."""
 
     @property
     def total_gib(self) -> float:
@@ -93,15 +104,17 @@ def estimate(
     arch: ModelArch, precision: str, context_length: int, concurrency: int, tp: int = 1, kv_cache_dtype: str = "auto"
 ) -> Estimate:
     weight_bytes = arch.parameters_billions * 1e9 * WEIGHT_BYTES[precision]
-    kv_per_token = 2 * arch.layers * arch.kv_heads * arch.head_dim * KV_BYTES[kv_cache_dtype]
+    kv_per_token = arch.kv_elements_per_token * KV_BYTES[kv_cache_dtype]
     kv_total = kv_per_token * context_length * concurrency
+    share = arch.kv_share_per_gpu(tp)
     return Estimate(
         tp=tp,
         weights_gib=weight_bytes / tp * WEIGHT_OVERHEAD / GIB,
         activations_gib=ACTIVATIONS_GIB,
         runtime_gib=RUNTIME_GIB,
-        kv_cache_gib=kv_total / tp / GIB,
+        kv_cache_gib=kv_total * share / GIB,
         kv_bytes_per_token=kv_per_token,
+        kv_share=share,
     )
 
 
@@ -122,6 +135,7 @@ class Candidate:
     fits: bool
     reason: str
     hourly_usd_per_replica: float | None
+    hourly_usd_per_vm: float | None = None
     pp: int = 1
     """Pipeline stages, one node each (``runtime: kuberay``): a replica takes ``tp x pp`` GPUs on ``pp`` nodes."""
     surge: int = SURGE
@@ -251,6 +265,7 @@ def candidates(
                 fits and not reason,
                 reason,
                 cost,
+                hourly,
             )
         )
     return found
@@ -288,6 +303,31 @@ class Fit:
     chosen: Candidate | None
     shared_claim: str | None = None
     """Time-shared profiles: the team's shared ResourceClaim (``<profile>-<i>``) this deployment's pods use."""
+    options: list[Candidate] = field(default_factory=list)
+    """The fitting candidates, cheapest per replica first; the stack-wide packing (``choose``) picks ``chosen``."""
+    tenants: int = 1
+    """Pods on this deployment's GPU: its time-shared claim's pods (they share its bandwidth), else 1."""
+
+    @property
+    def throughput(self) -> Throughput | None:
+        """KV capacity, concurrent sequences, decode rate and USD per million tokens of one replica."""
+        c = self.chosen
+        if c is None or c.estimate is None:
+            return None
+        arch = self.spec.arch
+        assert arch is not None
+        est = c.estimate
+        share = c.device_memory_gib / c.sku.gpu.memory_gib  # a MIG slice gets its memory slices' bandwidth
+        return replica_throughput(
+            budget_gib=c.device_memory_gib * vllm_memory_utilisation(c),
+            fixed_gib=est.weights_gib + est.activations_gib + est.runtime_gib,
+            kv_bytes_per_token_per_gpu=est.kv_bytes_per_token * est.kv_share,
+            weight_bytes_read_per_gpu=arch.active_billions * 1e9 * WEIGHT_BYTES[self.spec.effective_precision] / c.tp,
+            context_length=self.spec.context_length,
+            batch=self.spec.concurrency,
+            bandwidth_gbs=c.sku.gpu.bandwidth_gbs * min(share, 1.0) / max(self.tenants, 1),
+            hourly_usd=c.hourly_usd_per_replica,
+        )
 
     @property
     def monthly_usd(self) -> float | None:
@@ -318,7 +358,39 @@ class Fit:
             "availableGibPerGpu": round(c.budget_gib, 2) if c else None,
             "headroomGib": round(c.headroom_gib, 2) if c else None,
             "monthlyUsd": round(hourly * hours_per_month, 2) if hourly is not None else None,
+            **_throughput_row(self.throughput),
         }
+
+
+def _throughput_row(t: Throughput | None) -> dict[str, Any]:
+    return {
+        "kvCacheTokens": t.kv_cache_tokens if t else None,
+        "maxSequences": t.max_sequences if t else None,
+        "decodeTokensPerSecond": round(t.decode_tokens_per_second, 1) if t else None,
+        "sequenceTokensPerSecond": round(t.sequence_tokens_per_second, 1) if t else None,
+        "usdPerMillionTokens": round(t.usd_per_million_tokens, 3) if t and t.usd_per_million_tokens else None,
+        "gpuBandwidthGBs": round(t.bandwidth_gbs, 1) if t else None,
+    }
+
+
+def _gpu_share(c: Candidate) -> float:
+    """The least part of a GPU one replica on ``c`` takes: TP whole GPUs, one MIG slice (1/slices per GPU), or,
+    time-shared, its memory over 95% of the GPU (at least one of ``per_gpu`` tenants)."""
+    if c.kind == "mig":
+        return 1 / c.per_gpu
+    if c.kind == "timeShared" and c.estimate is not None:
+        return max(1 / c.per_gpu, c.estimate.total_gib / (c.device_memory_gib * TIME_SHARE_MAX_UTILISATION))
+    return float(c.tp)
+
+
+def vllm_memory_utilisation(c: Candidate) -> float:
+    """The ``--gpu-memory-utilization`` vLLM is given: the deployment's setting, or, time-shared, only its share
+    of the whole GPU (what it needs plus 0.5 GiB, in whole percent, at most 0.95)."""
+    if c.kind == "timeShared" and c.estimate is not None:
+        return min(
+            TIME_SHARE_MAX_UTILISATION, math.ceil((c.estimate.total_gib + 0.5) / c.device_memory_gib * 100) / 100
+        )
+    return c.utilisation
 
 
 @dataclass
@@ -338,6 +410,9 @@ class Placement:
     max_nodes: int
     surge_nodes: int = 0
     """Nodes while every deployment of the bucket rolls out with ``SURGE`` extra pods."""
+    gpu_model: str = ""
+    gpu_memory_gib: float = 0.0
+    hourly_usd_per_gpu: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -352,6 +427,7 @@ class Placement:
             "wholeGpuPerPodGpus": self.whole_gpu_alternative,
             "nodes": self.nodes,
             "maxNodes": self.max_nodes,
+            "gpuModel": self.gpu_model,
         }
 
 
@@ -427,6 +503,9 @@ def place(fits: Sequence[Fit]) -> list[Placement]:
                 nodes,
                 first.slot.spec.max_count,
                 _packing(first, members, True)[2],
+                first.sku.gpu.name,
+                first.sku.gpu.memory_gib,
+                first.hourly_usd_per_vm / first.sku.gpu_count if first.hourly_usd_per_vm is not None else None,
             )
         )
     return placements
@@ -461,15 +540,63 @@ class ServingPlan:
     def rows(self) -> list[dict[str, Any]]:
         return [fit.row(self.table.hours_per_month) for fit in self.fits.values()]
 
+    def lower_bounds(self) -> dict[str, dict[str, Any]]:
+        """Per cluster: ceil(total replica memory / GPU memory), overall and per GPU model its models fit on; and
+        ``slotGpus``, ceil(sum of the least GPU share each replica can take): a tighter bound, since a MIG slice or
+        a whole GPU is taken whole however little of it a model fills."""
+        needs: dict[str, list[float]] = {}
+        memory: dict[str, dict[str, float]] = {}
+        shares: dict[str, float] = {}
+        for fit in self.fits.values():
+            if not fit.options:
+                continue
+            shares[fit.spec.cluster] = shares.get(fit.spec.cluster, 0.0) + fit.spec.replicas * min(
+                _gpu_share(o) for o in fit.options
+            )
+            arch = fit.spec.arch
+            assert arch is not None
+            spec = fit.spec
+            # Smallest footprint of one replica: everything on one GPU (TP 1 adds no per-GPU activations/runtime).
+            need = estimate(
+                arch, spec.effective_precision, spec.context_length, spec.concurrency, 1, spec.kv_cache_dtype
+            ).total_gib
+            needs.setdefault(spec.cluster, []).extend([need] * spec.replicas)
+            for option in fit.options:
+                memory.setdefault(spec.cluster, {})[option.sku.gpu.name] = option.sku.gpu.memory_gib
+        bounds: dict[str, dict[str, Any]] = {}
+        for cluster in sorted(needs):
+            overall, per_model = lower_bound(needs[cluster], memory[cluster])
+            placed = sum(p.gpus for p in self.placements if p.cluster == cluster)
+            bounds[cluster] = {
+                "gpus": overall,
+                "perGpuModel": per_model,
+                "memoryGib": round(sum(needs[cluster]), 2),
+                "slotGpus": math.ceil(shares[cluster] - 1e-9),
+                "placedGpus": placed,
+            }
+        return bounds
+
     def to_json(self) -> dict[str, Any]:
         gpus = sum(p.gpus for p in self.placements)
         alternative = sum(p.whole_gpu_alternative for p in self.placements)
+        bounds = self.lower_bounds()
+        bound = sum(b["gpus"] for b in bounds.values())
         return {
             "models": self.rows(),
             "placements": [p.to_json() for p in self.placements],
             "gpusNeeded": gpus,
             "wholeGpuPerPodGpus": alternative,
             "gpusSaved": alternative - gpus,
+            "lowerBoundGpus": bound,
+            "gpusAboveBound": gpus - bound,
+            "slotBoundGpus": sum(b["slotGpus"] for b in bounds.values()),
+            "lowerBounds": bounds,
+            "throughputAssumptions": {
+                "decodeEfficiency": DECODE_EFFICIENCY,
+                "meanContextFraction": MEAN_CONTEXT_FRACTION,
+                "costUtilisation": COST_UTILISATION,
+                "batch": "concurrency (vLLM --max-num-seqs)",
+            },
         }
 
     def cost_lines(self) -> list[dict[str, Any]]:
@@ -556,7 +683,7 @@ def analyse(cfg: ServingInputs, table: PriceTable | None = None) -> tuple[Servin
         allowed = set(team.profiles) if team is not None else None
         found = finder(spec.runtime)(spec, cluster, offers, table, allowed)
         fitting = sorted((c for c in found if c.fits), key=_rank)
-        fit = Fit(name, spec, found, fitting[0] if fitting else None)
+        fit = Fit(name, spec, found, fitting[0] if fitting else None, options=fitting)
         plan.fits[name] = fit
         if fit.chosen is None:
             switch = _switch_issue(cfg, name, found, table, allowed)
@@ -584,7 +711,7 @@ def analyse(cfg: ServingInputs, table: PriceTable | None = None) -> tuple[Servin
                     "larger GPUs",
                 )
             )
-    plan.placements = place(list(plan.fits.values()))
+    plan.placements = choose(plan, teams)
     issues.extend(_quota_issues(plan, teams))
     for p in plan.placements:
         if p.nodes > p.max_nodes:
@@ -622,6 +749,45 @@ def _rollout(plan: ServingPlan, p: Placement) -> str:
     if runtimes == {"kuberay"}:
         return "RayService NewCluster: a second RayCluster before the old one goes"
     return f"maxSurge {SURGE}, maxUnavailable 0"
+
+
+def choose(plan: ServingPlan, teams: Any) -> list[Placement]:
+    """Set every deployment's ``chosen`` candidate so the stack needs the fewest GPUs, then costs least.
+
+    Scores each combination of fitting candidates (:func:`components.serving.packing.search`) by (rollouts that
+    would exceed a pool's ``maxCount`` or a team's quota, GPUs of the packed placement, hourly cost of those
+    GPUs); pinned ``pool``/``profile`` only leave their own candidates. Returns the chosen placement.
+    """
+    fits = list(plan.fits.values())
+    placed = [f for f in fits if f.options]
+
+    def apply(choice: tuple[int, ...]) -> list[Placement]:
+        for fit, index in zip(placed, choice, strict=True):
+            fit.chosen = fit.options[index]
+            fit.shared_claim = None
+        return place(fits)
+
+    def score(choice: tuple[int, ...]) -> tuple[int, int, float]:
+        placements = apply(choice)
+        over = sum(1 for p in placements if p.surge_nodes > p.max_nodes) + len(_quota_issues(plan, teams))
+        cost = sum(p.gpus * (p.hourly_usd_per_gpu or 0.0) for p in placements)
+        return over, sum(p.gpus for p in placements), round(cost, 6)
+
+    labels = sorted({(o.pool_group, o.profile) for f in placed for o in f.options})
+    starts = [
+        tuple(next((i for i, o in enumerate(f.options) if (o.pool_group, o.profile) == label), 0) for f in placed)
+        for label in labels
+    ]
+    placements = apply(search([len(f.options) for f in placed], score, starts))
+    pods: dict[tuple[str, str, str, str], int] = {}
+    for fit in placed:
+        if fit.shared_claim and fit.chosen is not None:
+            key = (fit.spec.cluster, fit.spec.team, fit.chosen.pool_group, fit.shared_claim)
+            pods[key] = pods.get(key, 0) + fit.spec.replicas
+    for fit in placed:
+        if fit.shared_claim and fit.chosen is not None:
+            fit.tenants = pods[(fit.spec.cluster, fit.spec.team, fit.chosen.pool_group, fit.shared_claim)]
+    return placements
 
 
 def _switch_issue(

@@ -18,6 +18,7 @@ finder each (the hook fit.py calls; importing :mod:`components.serving` register
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -98,6 +99,7 @@ def kaito_candidates(
                 fits and not reason,
                 reason,
                 hourly,
+                hourly_usd_per_vm=hourly,
                 surge=0,
                 runtime="kaito",
             )
@@ -167,17 +169,11 @@ def kuberay_candidates(
                 offer.per_gpu,
                 spec.gpu_memory_utilization,
                 # Candidate.estimate.tp stays the per-node TP (the claim per worker pod); memory is per GPU of tp x pp.
-                Estimate(
-                    tp,
-                    best.weights_gib,
-                    best.activations_gib,
-                    best.runtime_gib,
-                    best.kv_cache_gib,
-                    best.kv_bytes_per_token,
-                ),
+                dataclasses.replace(best, tp=tp),
                 pp is not None and not reason,
                 reason,
                 hourly * tp * (pp or 1) / sku.gpu_count if hourly is not None else None,
+                hourly_usd_per_vm=hourly,
                 pp=pp or 1,
                 surge=spec.replicas,
                 runtime="kuberay",

@@ -46,21 +46,37 @@ class ModelParams(Spec):
     head_dim: Annotated[int, Field(ge=1, le=1024)]
     max_context: Annotated[int, Field(ge=256, le=10_000_000)]
     default_precision: Precision = "bf16"
+    active_parameters_billions: Annotated[float | None, Field(gt=0, le=2000)] = None
+    """Parameters a decoded token reads (mixture of experts: all but the unrouted experts); default: all of them.
+    The decode-rate estimate streams these weights per step; the fit still holds every expert in memory."""
+    kv_cache_dim: Annotated[int | None, Field(ge=1, le=1_000_000)] = None
+    """KV-cache elements per token per layer when it is not ``2 x kvHeads x headDim``: multi-head latent attention
+    caches one compressed latent (``kv_lora_rank + qk_rope_head_dim``), which tensor parallelism does not split."""
 
     @model_validator(mode="after")
     def _check(self) -> ModelParams:
+        issues: list[Issue] = []
         if self.attention_heads % self.kv_heads:
-            raise_issues(
-                [
-                    Issue(
-                        ("kvHeads",),
-                        "must divide attentionHeads (grouped-query attention)",
-                        self.kv_heads,
-                        f"a divisor of {self.attention_heads}",
-                        "copy num_key_value_heads from config.json",
-                    )
-                ]
+            issues.append(
+                Issue(
+                    ("kvHeads",),
+                    "must divide attentionHeads (grouped-query attention)",
+                    self.kv_heads,
+                    f"a divisor of {self.attention_heads}",
+                    "copy num_key_value_heads from config.json",
+                )
             )
+        if self.active_parameters_billions is not None and self.active_parameters_billions > self.parameters_billions:
+            issues.append(
+                Issue(
+                    ("activeParametersBillions",),
+                    "exceeds parametersBillions (active parameters are a subset of all parameters)",
+                    self.active_parameters_billions,
+                    f"<= {self.parameters_billions}",
+                    "give the parameters one token reads, or leave it out for a dense model",
+                )
+            )
+        raise_issues(issues)
         return self
 
 
@@ -81,6 +97,29 @@ class ModelArch:
     gated: bool = False
     sources: dict[str, str] = field(default_factory=dict)
     """Checkpoint per stored precision: the publisher's and pre-quantized copies (``sources`` in the catalog)."""
+    active_parameters_billions: float | None = None
+    """Parameters read per decoded token (``ModelParams.active_parameters_billions``); None: all of them."""
+    kv_cache_dim: int | None = None
+    """Latent KV-cache width per layer (multi-head latent attention); None: ``2 x kv_heads x head_dim``."""
+
+    @property
+    def kv_elements_per_token(self) -> int:
+        """KV-cache elements one token occupies across all layers."""
+        return self.layers * (self.kv_cache_dim or 2 * self.kv_heads * self.head_dim)
+
+    @property
+    def active_billions(self) -> float:
+        return self.active_parameters_billions or self.parameters_billions
+
+    def kv_share_per_gpu(self, tp: int) -> float:
+        """The fraction of a replica's KV cache one of its ``tp`` GPUs holds.
+
+        vLLM splits KV heads across tensor-parallel ranks and replicates them when there are fewer heads than
+        ranks; a multi-head-latent cache is one latent per token that every rank keeps whole.
+        """
+        if self.kv_cache_dim is not None:
+            return 1.0
+        return max(self.kv_heads / tp, 1.0) / self.kv_heads
 
 
 @dataclass(frozen=True)
@@ -122,6 +161,8 @@ def _arch(
         params.default_precision,
         gated,
         dict(sources or ({params.default_precision: source} if source else {})),
+        params.active_parameters_billions,
+        params.kv_cache_dim,
     )
 
 

@@ -35,7 +35,7 @@ import pulumi_kubernetes as k8s
 from components._common import PROJECT, TYPE_PREFIX, ConfigError, Issue
 from components.facts import LABEL_COLOUR, LABEL_GROUP, METRICS_COLLECTOR, MODEL_LABEL, RESOURCE_API_VERSION
 from components.serving import timing
-from components.serving.fit import AMPERE, COMPUTE_CAPABILITY, GIB, RUNTIME_GIB, SURGE, Fit
+from components.serving.fit import AMPERE, COMPUTE_CAPABILITY, GIB, RUNTIME_GIB, SURGE, Fit, vllm_memory_utilisation
 from components.serving.runtimes import kaito, kuberay
 from components.serving.spec import WEIGHT_BYTES, ModelDeploymentSpec
 
@@ -191,10 +191,8 @@ def vllm_args(fit: Fit) -> list[str]:
     chosen, spec = fit.chosen, fit.spec
     assert chosen is not None
     assert chosen.estimate is not None
-    utilisation = chosen.utilisation
-    if chosen.kind == "timeShared":
-        # vLLM takes its fraction of the *whole* GPU; time-shared tenants each take only what they need.
-        utilisation = min(0.95, math.ceil((chosen.estimate.total_gib + 0.5) / chosen.device_memory_gib * 100) / 100)
+    # vLLM takes its fraction of the *whole* GPU; time-shared tenants each take only what they need.
+    utilisation = vllm_memory_utilisation(chosen)
     precision = spec.effective_precision
     args = [
         "--model",
