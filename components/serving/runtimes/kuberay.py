@@ -185,7 +185,8 @@ def ray_service(
         "name": "ray-head",
         "image": RAY_IMAGE,
         "imagePullPolicy": "IfNotPresent",
-        "env": env[:3],
+        # The head holds no weights: its Hugging Face cache (tokenizer, config for the OpenAI router) goes to /tmp.
+        "env": [{**e, "value": "/tmp/hf"} if e["name"] == "HF_HOME" else e for e in env],
         "ports": [
             {"name": "gcs", "containerPort": 6379, "protocol": "TCP"},
             {"name": "dashboard", "containerPort": 8265, "protocol": "TCP"},
