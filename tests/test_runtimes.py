@@ -81,13 +81,20 @@ def test_staging_serves_a_kaito_workspace_valid_against_the_kaito_crd(plan_docum
     # Awaited until KAITO says it serves, within the model's timeouts; after its ConfigMap (webhook) and pool.
     assert obj["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=WorkspaceSucceeded"
     assert workspace["customTimeouts"]["create"].endswith("m")
-    (config_map,) = [r for r in k8s_objects(document, "ConfigMap") if r["metadata"]["name"] == "phi-mini-inference"]
+    (config_map,) = [
+        r for r in k8s_objects(document, "ConfigMap") if r["metadata"]["name"] == obj["inference"]["config"]
+    ]
+    # A new engine configuration is a new ConfigMap name, so KAITO sees the Workspace change and rolls its pods.
+    assert config_map["metadata"]["name"].startswith("phi-mini-inference-")
     validate_strict(config_map, "1.34")
     engine = yaml.safe_load(config_map["data"]["inference_config.yaml"])["vllm"]
     assert engine == {"max-model-len": "4096", "max-num-seqs": "2", "gpu-memory-utilization": "0.90"}
     by_name = {r["name"]: r["urn"] for r in document["resources"]}
     assert by_name["weu1-models-phi-mini-inference"] in workspace["dependencies"]
     assert pool["urn"] in workspace["dependencies"]
+    # KAITO's webhook refuses changes to resource and preset: replaced, the old Workspace deleted first.
+    assert workspace["replaceOnChanges"] == ["resource", "inference.preset"]
+    assert workspace["deleteBeforeReplace"] is True
 
 
 def test_the_ai_toolchain_operator_add_on_is_on_only_where_kaito_serves(plan_documents: dict[str, Any]) -> None:
@@ -159,7 +166,9 @@ def test_kaito_preset_needs_are_checked_like_its_webhook() -> None:
 
 
 def test_gated_kaito_presets_get_the_token_under_kaitos_key() -> None:
-    obj = kaito.workspace("l8", "apps", {}, "llama-3.1-8b-instruct", "Standard_NC24ads_A100_v4", "a", "blue", 1, "hf")
+    obj = kaito.workspace(
+        "l8", "apps", {}, "llama-3.1-8b-instruct", "Standard_NC24ads_A100_v4", "a", "blue", 1, "hf", "l8-inference"
+    )
     validate_custom(obj)
     assert obj["inference"]["preset"]["presetOptions"] == {"modelAccessSecret": "kaito-hf-token-hf"}
     assert kaito.TOKEN_KEY == "HF_TOKEN"
@@ -226,7 +235,9 @@ def test_kuberay_operator_chart_is_pinned_with_documented_values(plan_documents:
 
 
 def test_crd_validation_refuses_misspelt_and_mistyped_fields() -> None:
-    obj = kaito.workspace("m", "apps", {}, "phi-3-mini-4k-instruct", "Standard_NC8as_T4_v3", "kaito", "blue", 1, None)
+    obj = kaito.workspace(
+        "m", "apps", {}, "phi-3-mini-4k-instruct", "Standard_NC8as_T4_v3", "kaito", "blue", 1, None, "m-inference"
+    )
     validate_custom(obj)
     typo = copy.deepcopy(obj)
     typo["resource"]["labelSelecter"] = typo["resource"].pop("labelSelector")

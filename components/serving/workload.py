@@ -423,8 +423,11 @@ def kaito_objects(fit: Fit, namespace: str) -> list[dict[str, Any]]:
     chosen, spec = fit.chosen, fit.spec
     assert chosen is not None
     meta_labels = labels(fit.name) | {"app.kubernetes.io/name": "kaito"}
+    config = kaito.config_map(
+        fit.name, namespace, meta_labels, spec.context_length, spec.concurrency, chosen.utilisation
+    )
     return [
-        kaito.config_map(fit.name, namespace, meta_labels, spec.context_length, spec.concurrency, chosen.utilisation),
+        config,
         kaito.workspace(
             fit.name,
             namespace,
@@ -435,6 +438,7 @@ def kaito_objects(fit: Fit, namespace: str) -> list[dict[str, Any]]:
             chosen.slot.colour,
             spec.replicas,
             spec.token_key,
+            config["metadata"]["name"],
         ),
     ]
 
@@ -653,7 +657,11 @@ class ModelServing(pulumi.ComponentResource):
             f"{name}-{fit.name}-inference", metadata=cm["metadata"], data=cm["data"], opts=child
         )
         ws = objects["Workspace"]
+        # KAITO refuses changes to resource (count, instanceType, labelSelector: a replica change or a blue-green
+        # switch) and to the preset: those replace the Workspace, the old one deleted first (same name and Service).
+        immutable = pulumi.ResourceOptions(replace_on_changes=kaito.IMMUTABLE_FIELDS, delete_before_replace=True)
         opts = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[config, *before]))
+        opts = pulumi.ResourceOptions.merge(opts, immutable)
         KaitoWorkspace(f"{name}-{fit.name}-workspace", ws, pulumi.ResourceOptions.merge(opts, awaited))
 
 

@@ -31,6 +31,7 @@ AI model with the AI toolchain operator add-on", "currently supports KAITO versi
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,8 +124,15 @@ def preset_issue(model: str, vm_size: str) -> str:
     return ""
 
 
-def config_map_name(model: str) -> str:
-    return f"{model}-inference"
+IMMUTABLE_FIELDS = ["resource", "inference.preset"]
+"""What KAITO's webhook refuses to change on a Workspace (``validateUpdate`` in workspace_validation.go: count,
+instanceType, labelSelector, preset): a change replaces it, deleting the old one first (same name, same Service)."""
+
+
+def config_map_name(model: str, config: str) -> str:
+    """``<model>-inference-<hash>``: a new engine configuration is a new ConfigMap, so the Workspace's
+    ``inference.config`` changes and KAITO rolls its pods (it does not watch the ConfigMap's contents)."""
+    return f"{model}-inference-{hashlib.sha256(config.encode()).hexdigest()[:8]}"
 
 
 def token_secret_name(key: str) -> str:
@@ -133,7 +141,7 @@ def token_secret_name(key: str) -> str:
 
 def inference_config(context_length: int, concurrency: int, utilisation: float) -> str:
     """KAITO's ``inference_config.yaml``: the vLLM engine arguments (strings, as its webhook reads them)."""
-    document = {
+    document: dict[str, Any] = {
         "vllm": {
             "max-model-len": str(context_length),
             "max-num-seqs": str(concurrency),
@@ -146,11 +154,12 @@ def inference_config(context_length: int, concurrency: int, utilisation: float) 
 def config_map(
     name: str, namespace: str, labels: dict[str, str], context_length: int, concurrency: int, utilisation: float
 ) -> dict[str, Any]:
+    config = inference_config(context_length, concurrency, utilisation)
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": config_map_name(name), "namespace": namespace, "labels": labels},
-        "data": {"inference_config.yaml": inference_config(context_length, concurrency, utilisation)},
+        "metadata": {"name": config_map_name(name, config), "namespace": namespace, "labels": labels},
+        "data": {"inference_config.yaml": config},
     }
 
 
@@ -164,9 +173,11 @@ def workspace(
     colour: str,
     nodes: int,
     token_key: str | None,
+    config: str,
 ) -> dict[str, Any]:
     """The Workspace: ``resource.count`` nodes of ``vm_size`` selected by the pool's labels (no provisioning while
-    that many Ready nodes exist), the preset, its config ConfigMap, and the token Secret for run-time downloads."""
+    that many Ready nodes exist), the preset, its config ConfigMap (``config``: its name), and the token Secret for
+    run-time downloads."""
     preset = PRESETS[model]
     options: dict[str, Any] = {}
     if preset.download_at_runtime and token_key:
@@ -186,7 +197,7 @@ def workspace(
             "instanceType": vm_size,
             "labelSelector": {"matchLabels": {LABEL_GROUP: pool_id, LABEL_COLOUR: colour}},
         },
-        "inference": {"preset": {"name": preset.name, **options}, "config": config_map_name(name)},
+        "inference": {"preset": {"name": preset.name, **options}, "config": config},
     }
 
 
