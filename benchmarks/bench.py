@@ -350,8 +350,9 @@ def critical_path_rows(stacks: list[str]) -> list[PathRow]:
     rows = []
     for stack in stacks:
         rehearsal = run_plan(stack).rehearse()
-        # The slowest ready workload: the deploy is done when it is, and the physical chain follows it.
-        ready = [w for w in rehearsal.workloads if w.ready is not None]
+        # The slowest model server: the deploy is done when it is, and the physical chain follows it (a
+        # weight-cache fill Job before it is part of its chain, not the end of it).
+        ready = [w for w in rehearsal.workloads if w.ready is not None and not w.fill]
         first = max(ready, key=lambda w: w.ready or 0.0) if ready else None
         rows.append(
             PathRow(
@@ -382,8 +383,9 @@ def critical_path_markdown(rows: list[PathRow]) -> str:
         "",
         "Critical path: the longest chain of waits of a first deploy (stacks/critical_path.py time table, run-time "
         "waits of stacks/rehearsal.py). Physical chain: resource group -> network -> cluster -> that cluster's GPU "
-        "pools one at a time -> a GPU workload ready (node, image, weights, runtime start), the longest such chain "
-        "over the stack's GPU workloads. Goal: prod ratio <= 1.15.",
+        "pools one at a time -> a GPU workload ready (node, image, weights, runtime start; with a weight cache its "
+        "fill Job, then the model server loading from it), the longest such chain over the stack's GPU workloads. "
+        "Goal: prod ratio <= 1.15.",
     ]
     return "\n".join(lines) + "\n"
 

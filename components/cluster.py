@@ -44,6 +44,7 @@ from components.gpu_pools import (
 )
 from components.maintenance import MaintenanceSpec
 from components.network import Network, NetworkArgs, NetworkSpec
+from components.weight_cache import WeightCacheHandle, WeightCacheSpec, WeightCacheStorage, WeightCacheStorageArgs
 
 MIN_KUBERNETES_MINOR = 34
 AKS_AAD_SERVER_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
@@ -213,6 +214,9 @@ class ClusterSpec(Spec):
     features: FeaturesSpec = Field(default_factory=FeaturesSpec)
     maintenance: MaintenanceSpec = Field(default_factory=MaintenanceSpec)
     """Planned maintenance windows for AKS's own upgrades (components/maintenance.py)."""
+    weight_cache: WeightCacheSpec = Field(default_factory=WeightCacheSpec)
+    """Shared model-weight cache: Azure Blob behind a private endpoint, mounted by the Blob CSI driver
+    (components/weight_cache/). Off by default."""
 
     @field_validator("kubernetes_version")
     @classmethod
@@ -286,6 +290,13 @@ class ClusterArgs:
     """Fleet auto-upgrade or the cluster's own ``rapid``/``stable`` channel moves the minor: Pulumi then ignores
     ``kubernetesVersion`` and every ``orchestratorVersion`` (components/fleet/ ``versions_managed_externally``)."""
     azure_monitor_profile: azure_native.containerservice.ManagedClusterAzureMonitorProfileArgs | None = None
+    addon_profiles: dict[str, azure_native.containerservice.ManagedClusterAddonProfileArgs] = field(
+        default_factory=dict
+    )
+    """Add-ons other components own (observability's ``omsagent``: Container insights), beside ``azurepolicy``."""
+    defender_workspace_id: pulumi.Input[str] | None = None
+    """The stack's Log Analytics workspace for Defender (``monitoring.logs.defender``), unless
+    ``security.defenderLogAnalyticsWorkspaceId`` names one."""
     kubelogin: KubeloginMode = "azurecli"
     protect: bool = False
     name_prefix: str = "aiplat"
@@ -308,6 +319,8 @@ class ClusterHandle:
     spec: ClusterSpec
     gpu_slots: list[GpuSlot] = field(default_factory=list)
     gpu_pool_resources: list[pulumi.Resource] = field(default_factory=list)
+    weight_cache: WeightCacheHandle | None = None
+    """The cluster's weight cache storage when ``weightCache.enabled``."""
 
 
 class AksCluster(pulumi.ComponentResource):
@@ -322,6 +335,11 @@ class AksCluster(pulumi.ComponentResource):
         spec = args.spec
         cs = azure_native.containerservice
         base = (args.name_prefix, args.environment, args.key)
+        defender_workspace = spec.security.defender_log_analytics_workspace_id or args.defender_workspace_id
+        addons = {
+            **({"azurepolicy": cs.ManagedClusterAddonProfileArgs(enabled=True)} if spec.security.azure_policy else {}),
+            **args.addon_profiles,
+        }
         protect = pulumi.ResourceOptions(parent=self, protect=args.protect)
 
         rg = azure_native.resources.ResourceGroup(
@@ -383,10 +401,10 @@ class AksCluster(pulumi.ComponentResource):
                     enabled=spec.security.image_cleaner, interval_hours=48
                 ),
                 defender=cs.ManagedClusterSecurityProfileDefenderArgs(
-                    log_analytics_workspace_resource_id=spec.security.defender_log_analytics_workspace_id,
+                    log_analytics_workspace_resource_id=defender_workspace,
                     security_monitoring=cs.ManagedClusterSecurityProfileDefenderSecurityMonitoringArgs(enabled=True),
                 )
-                if spec.security.defender_log_analytics_workspace_id
+                if defender_workspace is not None
                 else None,
             ),
             api_server_access_profile=cs.ManagedClusterAPIServerAccessProfileArgs(
@@ -421,14 +439,18 @@ class AksCluster(pulumi.ComponentResource):
                     ),
                 ),
             ),
-            addon_profiles={"azurepolicy": cs.ManagedClusterAddonProfileArgs(enabled=True)}
-            if spec.security.azure_policy
-            else None,
+            addon_profiles=addons or None,
             azure_monitor_profile=args.azure_monitor_profile,
             # KAITO as the managed add-on (ARM aiToolchainOperatorProfile, in the SDK's default API version); unset
             # when off, so clusters without it send what they did before.
             ai_toolchain_operator_profile=cs.ManagedClusterAIToolchainOperatorProfileArgs(enabled=True)
             if args.ai_toolchain_operator
+            else None,
+            # The AKS-managed Azure Blob CSI driver mounts the weight cache (only when it is on).
+            storage_profile=cs.ManagedClusterStorageProfileArgs(
+                blob_csi_driver=cs.ManagedClusterStorageProfileBlobCSIDriverArgs(enabled=True)
+            )
+            if spec.weight_cache.enabled
             else None,
             agent_pool_profiles=[
                 cs.ManagedClusterAgentPoolProfileArgs(
@@ -516,6 +538,26 @@ class AksCluster(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self, depends_on=[cluster]),
         )
 
+        weight_cache = None
+        if spec.weight_cache.enabled:
+            weight_cache = WeightCacheStorage(
+                f"{name}-weight-cache",
+                WeightCacheStorageArgs(
+                    cluster=args.key,
+                    environment=args.environment,
+                    name_prefix=args.name_prefix,
+                    spec=spec.weight_cache,
+                    resource_group_name=azure_name("rg", *base, max_len=90),
+                    resource_group=rg.name,
+                    location=spec.location,
+                    subnet_id=network.subnet_id,
+                    subscription_id=client.subscription_id,
+                    tags=args.tags,
+                    protect=args.protect,
+                ),
+                pulumi.ResourceOptions(parent=self),
+            ).handle
+
         credentials = cs.list_managed_cluster_user_credentials_output(
             resource_group_name=rg.name,
             resource_name=cluster.name,
@@ -549,6 +591,7 @@ class AksCluster(pulumi.ComponentResource):
             spec=spec,
             gpu_slots=pools.slots,
             gpu_pool_resources=list(pools.pools.values()),
+            weight_cache=weight_cache,
         )
         self.register_outputs({"clusterName": cluster.name, "oidcIssuerUrl": self.oidc_issuer_url})
 

@@ -73,6 +73,14 @@ AMD_DRIVER = "gpu.amd.com"
 NVIDIA_DRA_NAMESPACE = "nvidia-dra-driver-gpu"
 DEVICE_PLUGIN_NAMESPACE = "nvidia-device-plugin"
 DCGM_NAMESPACE = "gpu-monitoring"
+HOLMES_NAMESPACE = "holmes"
+"""HolmesGPT (components/observability/holmes.py); workload-identity subject ``system:serviceaccount:holmes:holmes``."""
+DASHBOARDS_NAMESPACE = "grafana-dashboards"
+"""The job that deploys the Grafana dashboards (components/observability/dashboards.py)."""
+WORKLOAD_IDENTITY_USE_LABEL = "azure.workload.identity/use"
+"""Pod label that makes AKS's workload-identity webhook inject the federated token and AZURE_* variables."""
+WORKLOAD_IDENTITY_AUDIENCE = "api://AzureADTokenExchange"
+"""Audience of the service-account tokens Entra ID accepts for federated identity credentials."""
 RESERVED_NAMESPACES = frozenset(
     {
         "default",
@@ -86,7 +94,7 @@ RESERVED_NAMESPACES = frozenset(
     }
 )
 """Namespaces Kubernetes, AKS or the DRA charts own: never a team's."""
-PLATFORM_NAMESPACES = RESERVED_NAMESPACES | {DCGM_NAMESPACE}
+PLATFORM_NAMESPACES = RESERVED_NAMESPACES | {DCGM_NAMESPACE, HOLMES_NAMESPACE, DASHBOARDS_NAMESPACE}
 """Namespaces that Kubernetes or the platform's charts create on every cluster: never fleet namespaces."""
 DEFAULT_NETWORK_POLICY = "default-deny-ingress-from-other-namespaces"
 """The NetworkPolicy every isolated team namespace gets (components/dra), checked by the policy pack."""
@@ -99,5 +107,11 @@ BUILTIN_ROLES = {
     "Monitoring Data Reader": "b0d8363b-8ddd-447d-831f-62ca05bff136",
     "Grafana Admin": "22926164-76b3-42b3-bc55-97df8dab3e41",
     "Grafana Viewer": "60921a7e-fef1-4a43-9b16-a26c52ad4769",
+    "Grafana Editor": "a79a5197-3a5c-4973-a920-486035ffd60f",
+    "Cognitive Services OpenAI User": "5e0bd9bd-7b93-4f28-af87-19fc36ad61bd",
+    # Weight cache (components/weight_cache/); ids as listed in microsoft/azure-skills
+    # skills/azure-app-onboard/scaffold/references/rbac-roles.md and Azure's "built-in roles for Storage" page.
+    "Storage Blob Data Reader": "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
+    "Storage Blob Data Contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
 }
 """Azure built-in role definition ids (the same GUID in every subscription) of the roles the blueprint grants."""

@@ -24,6 +24,7 @@ from components.fleet import FleetSpec, fleet_issues
 from components.gpu_pools import pool_id_issues
 from components.observability import MonitoringSpec, monitoring_issues
 from components.pricing import PricingSpec
+from components.serving.cache import cache_issues
 from components.serving.fit import ServingInputs
 from components.serving.fit import analyse as serving_analysis
 from components.serving.spec import ModelDeploymentSpec
@@ -106,7 +107,9 @@ class PlatformConfig(Spec):
             serving, serving_issues = serving_analysis(self.serving)
             issues.extend(serving_issues)
             # What the chosen placement cannot download or load (node disk, load-time quantization).
-            issues.extend(load_issues([f for f in serving.fits.values() if f.chosen is not None]))
+            cached = frozenset(k for k, c in self.clusters.items() if c.weight_cache.enabled)
+            issues.extend(load_issues([f for f in serving.fits.values() if f.chosen is not None], cached))
+            issues.extend(cache_issues(self.models, cached))
         raise_issues(issues)
         return self
 

@@ -25,15 +25,19 @@ from components.fleet import (
 )
 from components.maintenance import MaintenanceArgs, MaintenanceWindows
 from components.observability import (
+    LogWorkspace,
+    LogWorkspaceArgs,
     MonitoredCluster,
     Observability,
     ObservabilityArgs,
     cluster_monitor_profile,
     monitored,
+    omsagent_addon,
     read_webhook_secrets,
     stack_outputs,
 )
 from components.serving import ModelServing, ModelServingArgs, analyse, uses_kaito
+from components.serving.cache import ModelWeightCache, ModelWeightCacheArgs
 from components.serving.workload import read_hf_tokens
 from stacks.config import PlatformConfig
 
@@ -57,7 +61,19 @@ def build_platform(cfg: PlatformConfig) -> Platform:
     hf_tokens = read_hf_tokens(cfg.models, f"Pulumi.{pulumi.get_stack()}.yaml")
     serving, _ = analyse(cfg.serving)  # validated with the config: every model here has a chosen fit
     maintenance: dict[str, MaintenanceWindows] = {}
+    # Before the clusters: their omsagent add-on and Defender profile name the workspace.
+    logs = (
+        LogWorkspace(
+            "logs",
+            LogWorkspaceArgs(
+                cfg.monitoring.logs, cfg.environment, cfg.location, cfg.name_prefix, tags, protect=cfg.protect
+            ),
+        )
+        if cfg.monitoring.logs_enabled
+        else None
+    )
     for key, spec in cfg.clusters.items():
+        logged = logs is not None and monitored(cfg.monitoring, spec)
         cluster = AksCluster(
             key,
             ClusterArgs(
@@ -72,6 +88,12 @@ def build_platform(cfg: PlatformConfig) -> Platform:
                 name_prefix=cfg.name_prefix,
                 azure_monitor_profile=cluster_monitor_profile(cfg.monitoring, spec),
                 ai_toolchain_operator=spec.features.ai_toolchain_operator or uses_kaito(cfg.serving, key),
+                addon_profiles={"omsagent": omsagent_addon(logs.workspace_id)}
+                if logs is not None and logged and cfg.monitoring.logs.container_logs
+                else {},
+                defender_workspace_id=logs.workspace_id
+                if logs is not None and logged and cfg.monitoring.logs.defender
+                else None,
             ),
         )
         handle = cluster.handle
@@ -138,6 +160,25 @@ def build_platform(cfg: PlatformConfig) -> Platform:
         platform.dra[key] = dra
         platform.outputs[f"{key}GpuDeviceClasses"] = sorted(dra.device_classes)
         fits = [f for f in serving.fits.values() if f.spec.cluster == key and f.chosen is not None]
+        pools = {slot.pool_name: pool for slot, pool in zip(handle.gpu_slots, handle.gpu_pool_resources, strict=True)}
+        cached: dict[str, list[pulumi.Resource]] = {}
+        # The weight cache serves vLLM Deployments; KAITO and KubeRay pods download their checkpoints themselves.
+        cacheable = [f for f in fits if f.spec.runtime == "vllm"]
+        if cacheable and handle.weight_cache is not None:
+            # Checkpoints downloaded once per cluster by fill Jobs; the model pods mount them read-only.
+            weight_cache = ModelWeightCache(
+                f"{key}-weights",
+                ModelWeightCacheArgs(
+                    fits=cacheable,
+                    cache=handle.weight_cache,
+                    oidc_issuer_url=handle.cluster.oidc_issuer_profile.apply(lambda p: p.issuer_url if p else ""),
+                    provider=handle.provider,
+                    namespaces=dict(dra.namespaces),
+                    pools=pools,
+                    hf_tokens=hf_tokens,
+                ),
+            )
+            cached = weight_cache.model_dependencies
         if fits:
             models = ModelServing(
                 f"{key}-models",
@@ -153,16 +194,14 @@ def build_platform(cfg: PlatformConfig) -> Platform:
                         *dra.network_policies.values(),
                     ],
                     # Each model waits for the AgentPool it is placed on (not the whole pool chain).
-                    pools={
-                        slot.pool_name: pool
-                        for slot, pool in zip(handle.gpu_slots, handle.gpu_pool_resources, strict=True)
-                    },
+                    pools=pools,
                     hf_tokens=hf_tokens,
+                    cached_models=cached,
                 ),
             )
             platform.outputs[f"{key}ModelEndpoints"] = models.services
     if cfg.monitoring.enabled:
-        monitoring = Observability("monitoring", observability_args(cfg, platform.clusters, tags, webhook_urls))
+        monitoring = Observability("monitoring", observability_args(cfg, platform.clusters, tags, webhook_urls, logs))
         platform.outputs.update(stack_outputs(monitoring))
     return platform
 
@@ -172,6 +211,7 @@ def observability_args(
     clusters: Mapping[str, ClusterHandle],
     tags: dict[str, str],
     webhook_urls: Mapping[str, pulumi.Input[str]],
+    logs: LogWorkspace | None = None,
 ) -> ObservabilityArgs:
     """Monitoring's arguments from the root configuration and the built cluster handles (monitored ones only)."""
     spec = cfg.monitoring
@@ -183,6 +223,8 @@ def observability_args(
         tags=tags,
         webhook_urls=webhook_urls,
         protect=cfg.protect,
+        log_workspace_id=logs.workspace_id if logs is not None else None,
+        log_workspace_region=logs.location if logs is not None else None,
         clusters=[
             MonitoredCluster(
                 key=k,
@@ -191,6 +233,7 @@ def observability_args(
                 cluster_id=h.cluster_id,
                 provider=h.provider,
                 gpu_slots=list(h.gpu_slots),
+                oidc_issuer_url=h.cluster.oidc_issuer_profile.apply(lambda p: p.issuer_url if p else ""),
             )
             for k, h in clusters.items()
             if monitored(spec, h.spec)

@@ -7,7 +7,13 @@ adds the waits that happen at run time whether or not the program declares them:
 
 - a pod waits for a node of a pool it can land on (node selector and affinity, taints, DRA claims or
   extended GPU resources), then pulls its image, downloads its weights and loads them;
-- a Service is awaited until the pods it selects are ready (pulumi-kubernetes Service await).
+- a Service is awaited until the pods it selects are ready (pulumi-kubernetes Service await);
+- a weight-cache fill Job (label ``ai-platform/weight-cache: fill``) waits for a node of its pool, pulls its image
+  and downloads its checkpoint once; a Deployment that mounts the cache (claim ``weight-cache``) starts after it
+  and only loads, at the cache's read rate.
+
+``weightDownloads`` counts what each cluster fetches from the Hub on a first deploy: one download per pod
+(replicas) of a Deployment with its own weight volume, one per checkpoint for the cache's fill Jobs.
 
 It reports three kinds of findings, each an error (a real deploy fails):
 
@@ -34,6 +40,7 @@ from components.facts import BUILTIN_ROLES
 from components.serving import timing
 from components.serving.runtimes import kaito, kuberay
 from components.serving.spec import catalog
+from components.weight_cache import CACHE_LABEL, CLAIM_READ, model_path
 from stacks.critical_path import (
     DEFAULT_AWAIT_MINUTES,
     RATES,
@@ -55,6 +62,7 @@ ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 SERVICE = "kubernetes:core/v1:Service"
 WORKLOAD_TYPES = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet")
+JOB = "kubernetes:batch/v1:Job"
 WORKSPACE = f"kubernetes:{kaito.API_VERSION}:Workspace"
 RAY_SERVICE = f"kubernetes:{kuberay.API_VERSION}:RayService"
 OPERATOR_WORKLOADS = {WORKSPACE: "kaito", RAY_SERVICE: "kuberay"}
@@ -103,6 +111,10 @@ class WorkloadTiming:
     phases: dict[str, float]
     timeout: float | None
     problems: list[str] = field(default_factory=list)
+    downloads: int = 0
+    """Hub downloads of the checkpoint on a first deploy: replicas, 1 for a fill Job, 0 from the cache."""
+    checkpoint: str | None = None
+    fill: bool = False
 
     def to_json(self) -> dict[str, Any]:
         def r(v: float | None) -> float | None:
@@ -119,6 +131,7 @@ class WorkloadTiming:
             "awaitMinutes": r(self.ready - self.start) if self.ready is not None else None,
             "timeoutMinutes": r(self.timeout),
             "weightsGiB": round(self.weights_gib, 1),
+            "weightCacheFill": self.fill,
             "phaseMinutes": {k: round(v, 2) for k, v in self.phases.items()},
         }
 
@@ -131,10 +144,33 @@ class Rehearsal:
     awaits: list[dict[str, Any]]
     findings: list[Finding]
 
+    def downloads(self) -> list[dict[str, Any]]:
+        """Per cluster and checkpoint: how many times a first deploy downloads it from the Hub, and the GiB."""
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        for w in self.workloads:
+            if not w.downloads or w.checkpoint is None:
+                continue
+            row = rows.setdefault(
+                (w.cluster or "?", w.checkpoint),
+                {
+                    "cluster": w.cluster,
+                    "checkpoint": w.checkpoint,
+                    "checkpointGiB": round(w.weights_gib, 1),
+                    "downloads": 0,
+                    "by": [],
+                },
+            )
+            row["downloads"] += w.downloads
+            row["by"].append(w.name)
+        for row in rows.values():
+            row["totalGiB"] = round(row["checkpointGiB"] * row["downloads"], 1)
+        return sorted(rows.values(), key=lambda r: (str(r["cluster"]), r["checkpoint"]))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "findings": [f.to_json() for f in self.findings],
             "gpuWorkloads": [w.to_json() for w in self.workloads],
+            "weightDownloads": self.downloads(),
             "awaits": self.awaits,
             "timeTable": time_table_json(),
         }
@@ -154,6 +190,11 @@ class Rehearsal:
             )
         if not self.workloads:
             lines.append("  (no GPU workloads)")
+        for row in self.downloads():
+            lines.append(
+                f"  weight downloads {row['cluster']}: {row['checkpoint']} {row['downloads']} x "
+                f"{row['checkpointGiB']:.1f} GiB = {row['totalGiB']:.1f} GiB ({', '.join(row['by'])})"
+            )
         if not self.findings:
             lines.append("  no problems")
         lines.extend(f"  [{f.severity}] {f.kind}: {f.message}" for f in self.findings if f.kind != "beforeApiAccess")
@@ -251,14 +292,28 @@ def _class_selector(index: _Index, cluster: str, name: str) -> list[str] | dict[
     return CHART_DEVICE_CLASSES.get(name)
 
 
-def _weights_gib(container: Mapping[str, Any], pod: Mapping[str, Any]) -> float:
-    """GiB downloaded and loaded: the catalog checkpoint named by ``--model`` in its stored precision
-    (components/serving/timing.py ``checkpoint_gib``), else the model volume's ``sizeLimit`` (an upper bound)."""
+def _checkpoint(container: Mapping[str, Any]) -> str | None:
+    """The repository a container serves (``--model``) or caches (a fill Job's ``REPO``)."""
     args = [str(a) for a in container.get("args") or []]
-    source = args[args.index("--model") + 1] if "--model" in args[:-1] else None
+    if "--model" in args[:-1]:
+        return args[args.index("--model") + 1]
+    env = {e.get("name"): e.get("value") for e in container.get("env") or []}
+    return str(env["REPO"]) if env.get("REPO") else None
+
+
+def _cached(pod: Mapping[str, Any]) -> bool:
+    """The pod mounts the cluster's weight cache read-only (its ``weight-cache`` claim)."""
+    return any((v.get("persistentVolumeClaim") or {}).get("claimName") == CLAIM_READ for v in pod.get("volumes") or [])
+
+
+def _weights_gib(container: Mapping[str, Any], pod: Mapping[str, Any]) -> float:
+    """GiB downloaded and loaded: the catalog checkpoint named by ``--model`` (a repository, or its directory in the
+    weight cache) in its stored precision (components/serving/timing.py ``checkpoint_gib``), else the model
+    volume's ``sizeLimit`` (an upper bound)."""
+    source = _checkpoint(container)
     for arch in catalog().values():
         for precision, repo in arch.sources.items():
-            if source and repo == source:
+            if source and source in (repo, model_path(repo)):
                 return timing.checkpoint_gib(arch.parameters_billions, precision)
     mounts = {m.get("name"): m.get("mountPath") for m in container.get("volumeMounts") or []}
     for volume in pod.get("volumes") or []:
@@ -277,9 +332,10 @@ def _catalog_gib(source: str | None) -> float | None:
     return None
 
 
-def operator_pod(r: Mapping[str, Any]) -> tuple[dict[str, Any], float, float] | None:
+def operator_pod(r: Mapping[str, Any]) -> tuple[dict[str, Any], float, float, int, str | None] | None:
     """For a KAITO Workspace or a KubeRay RayService: the GPU pod its operator creates (scheduling terms), the GiB
-    it downloads and loads, and the minutes the runtime adds before loading (timing.RUNTIME_START_MINUTES)."""
+    it downloads and loads, the minutes the runtime adds before loading (timing.RUNTIME_START_MINUTES), and how many
+    such pods there are (each downloads the checkpoint), and the checkpoint's repository."""
     runtime = OPERATOR_WORKLOADS.get(r["type"])
     if runtime is None:
         return None
@@ -290,8 +346,9 @@ def operator_pod(r: Mapping[str, Any]) -> tuple[dict[str, Any], float, float] | 
         model = next((m for m, p in kaito.PRESETS.items() if p.name == preset), None)
         arch = catalog().get(model or "")
         weights = timing.checkpoint_gib(arch.parameters_billions, arch.default_precision) if arch else 0.0
-        return kaito.pod_view(inputs), weights, start
-    gpu = [pod for pod, _ in kuberay.worker_pods(inputs) if pod.get("resourceClaims")]
+        count = as_int((inputs.get("resource") or {}).get("count"), 1)
+        return kaito.pod_view(inputs), weights, start, count, arch.source if arch else None
+    gpu = [(pod, count) for pod, count in kuberay.worker_pods(inputs) if pod.get("resourceClaims")]
     if not gpu:
         return None
     serve = yaml.safe_load(str((inputs.get("spec") or {}).get("serveConfigV2") or "")) or {}
@@ -301,8 +358,10 @@ def operator_pod(r: Mapping[str, Any]) -> tuple[dict[str, Any], float, float] | 
         for c in (app.get("args") or {}).get("llm_configs") or []
     ]
     found = _catalog_gib(sources[0] if sources else None)
-    main = (gpu[0].get("containers") or [{}])[0]
-    return gpu[0], found if found is not None else _weights_gib(main, gpu[0]), start
+    pod, count = gpu[0]
+    main = (pod.get("containers") or [{}])[0]
+    source = str(sources[0]) if sources and sources[0] else None
+    return pod, found if found is not None else _weights_gib(main, pod), start, count, source
 
 
 def _go_minutes(duration: str) -> float | None:
@@ -386,7 +445,11 @@ def rehearse(resources: Iterable[Mapping[str, Any]]) -> Rehearsal:
 
     # GPU workloads: pods wait for a node of a pool they can land on.
     gpu_facts: dict[str, dict[str, Any]] = {}
-    for r in index.of_type(*WORKLOAD_TYPES, *OPERATOR_WORKLOADS):
+    for r in index.of_type(*WORKLOAD_TYPES, JOB, *OPERATOR_WORKLOADS):
+        fill = r["type"] == JOB and (_meta(r).get("labels") or {}).get(CACHE_LABEL) == "fill"
+        if r["type"] == JOB and not fill:
+            continue
+        # A KAITO Workspace or a RayService: the GPU pod its operator creates.
         operated = operator_pod(r)
         pod = (
             operated[0]
@@ -400,7 +463,7 @@ def rehearse(resources: Iterable[Mapping[str, Any]]) -> Rehearsal:
             for k, v in (((c.get("resources") or {}).get("limits")) or {}).items()
             if k in GPU_RESOURCES
         }
-        if not gpus and not pod.get("resourceClaims"):
+        if not gpus and not pod.get("resourceClaims") and not fill:
             continue
         cluster = index.cluster_of(r["urn"])
         namespace = str(_meta(r).get("namespace") or "default")
@@ -416,19 +479,31 @@ def rehearse(resources: Iterable[Mapping[str, Any]]) -> Rehearsal:
                 landable.append(pool)
         main = containers[0] if containers else {}
         weights = operated[1] if operated else _weights_gib(main, pod)
+        cached = _cached(pod)
+        load_rate = RATES["cacheReadMiBps" if cached else "weightLoadMiBps"].value
         phases = {
             "imagePull": timing.image_minutes(str(main.get("image") or "")),
-            "weightDownload": weights * 1024 / RATES["weightDownloadMiBps"].value / 60,
-            "weightLoad": weights * 1024 / RATES["weightLoadMiBps"].value / 60,
+            # From the Hub: each pod with its own volume, a fill Job once; a pod on the cache only loads.
+            "weightDownload": 0.0 if cached else weights * 1024 / RATES["weightDownloadMiBps"].value / 60,
+            "weightLoad": 0.0 if fill else weights * 1024 / load_rate / 60,
         }
         if operated:
             phases["runtimeStart"] = operated[2]
+        replicas = operated[3] if operated else as_int(((r.get("inputs") or {}).get("spec") or {}).get("replicas"), 1)
         extra = RATES["draPluginMinutes"].value if requests else 0.0
         options = tuple(
             (p.urn, extra + (RATES["nodeFromZeroMinutes"].value if p.min_count < 1 else 0.0)) for p in landable
         )
         waits[r["urn"]] = Wait(sum(phases.values()), any_of=options, never=not landable)
-        gpu_facts[r["urn"]] = {"cluster": cluster, "landable": landable, "phases": phases, "weights": weights}
+        gpu_facts[r["urn"]] = {
+            "cluster": cluster,
+            "landable": landable,
+            "phases": phases,
+            "weights": weights,
+            "downloads": 1 if fill else (0 if cached else replicas),
+            "checkpoint": operated[4] if operated else _checkpoint(main),
+            "fill": fill,
+        }
         if not landable:
             detail = (
                 "; ".join(f"{name}: {', '.join(why)}" for name, why in reasons.items()) or "the cluster has no pools"
@@ -525,6 +600,9 @@ def rehearse(resources: Iterable[Mapping[str, Any]]) -> Rehearsal:
                 facts["phases"],
                 await_timeout(by_urn[u])[0],
                 ["no pool its pods can land on"] if u in never else [],
+                facts["downloads"],
+                facts["checkpoint"],
+                facts["fill"],
             )
         )
     workloads.sort(key=lambda w: (math.inf if w.ready is None else w.ready, w.name))
@@ -588,10 +666,11 @@ def _physical_chain(
     workloads: list[WorkloadTiming],
     waits: Mapping[str, Wait],
 ) -> float | None:
-    """Resource group -> network -> cluster -> its GPU pools one at a time -> a GPU workload ready: the longest
-    such chain over the GPU workloads that become ready (with one workload, the first one's; a deploy is done when
-    its slowest model server is, e.g. a multi-node RayService downloading a larger checkpoint)."""
-    ready = [w for w in workloads if w.ready is not None]
+    """Resource group -> network -> cluster -> its GPU pools one at a time -> a GPU workload ready (after the
+    weight-cache fill of its checkpoint, when it has one): the longest such chain over the GPU workloads that
+    become ready (a deploy is done when its slowest model server is, e.g. a multi-node RayService downloading a
+    larger checkpoint on every pipeline stage)."""
+    ready = [w for w in workloads if w.ready is not None and not w.fill]
     if not ready:
         return None
 
@@ -613,6 +692,12 @@ def _physical_chain(
         chain += create_minutes(CLUSTER)
         chain += sum(create_minutes(POOL) for p in pools[cluster] if p.urn != cluster)
         extra = max((e for _, e in waits[workload.urn].any_of), default=0.0)
+        fills = [w for w in workloads if w.fill and w.urn in index.prereq.get(workload.urn, set())]
+        if fills:
+            # The fill Job brought up the node; the model server then pulls, loads and starts on it.
+            fill = max(fills, key=lambda w: waits[w.urn].minutes)
+            extra = max((e for _, e in waits[fill.urn].any_of), default=0.0) + RATES["draPluginMinutes"].value
+            return chain + extra + waits[fill.urn].minutes + waits[workload.urn].minutes
         return chain + extra + waits[workload.urn].minutes
 
     return max(chain_of(w) for w in ready)

@@ -38,6 +38,7 @@ COMPONENT_LAYERS: dict[str, int] = {
     "network": 1,
     "access": 1,
     "maintenance": 1,
+    "weight_cache": 1,
     # The cluster (composes its parts).
     "cluster": 2,
     # In-cluster and stack-level capabilities, independent of each other.

@@ -13,6 +13,7 @@ from components.dra import http_policies, network_policy
 from components.facts import DEFAULT_NETWORK_POLICY
 from components.serving.workload import API_RULES
 from components.teams import TeamSpec
+from components.weight_cache import CACHE_NAMESPACE
 from stacks.plan import ROOT, run_plan
 from stacks.summary import render_summary
 from tests.k8s_schema import k8s_objects, validate_strict
@@ -139,13 +140,18 @@ def test_every_team_namespace_of_every_stack_has_its_policy(
             for r in _resources(document, "Namespace")
             if "ai-platform/team" in r["inputs"]["metadata"].get("labels", {})
         }
+        # The weight cache's own namespace has a deny-all-ingress policy (tests/test_weight_cache.py).
         policies = {
-            (r["provider"], r["inputs"]["metadata"]["namespace"]) for r in _resources(document, "NetworkPolicy")
+            (r["provider"], r["inputs"]["metadata"]["namespace"])
+            for r in _resources(document, "NetworkPolicy")
+            if r["inputs"]["metadata"]["namespace"] != CACHE_NAMESPACE
         }
         assert namespaces, stack
         assert namespaces == policies, stack
         versions = {c.kubernetes_version for c in plans[stack].config.clusters.values()}
         for obj in k8s_objects(document, "NetworkPolicy"):
+            if obj["metadata"]["namespace"] == CACHE_NAMESPACE:
+                continue
             assert obj["metadata"]["name"] == DEFAULT_NETWORK_POLICY
             for version in versions:
                 validate_strict(obj, version)

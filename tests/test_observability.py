@@ -54,6 +54,7 @@ BASE: dict[str, Any] = {
     "monitoring": {
         "workspaces": "region",
         "grafana": {"adminGroupObjectIds": [ADMINS], "viewerGroupObjectIds": [VIEWERS]},
+        "logs": {"enabled": True},
         "alerts": {"emails": {"oncall": "oncall@contoso.com"}, "webhooks": {"pager": {"urlSecret": "pagerUrl"}}},
     },
     "clusters": {
@@ -81,6 +82,11 @@ def _with(path: list[str], value: Any, base: dict[str, Any] | None = None) -> di
 
 def _resources(document: dict[str, Any], type_: str) -> list[dict[str, Any]]:
     return [r for r in document["resources"] if r["type"] == type_]
+
+
+def _prometheus_dcrs(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The managed Prometheus rules (Container insights' rules have an extension data source instead)."""
+    return [r for r in _resources(document, DCR) if "prometheusForwarder" in r["inputs"]["dataSources"]]
 
 
 def _by_urn(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -232,7 +238,7 @@ def test_endpoint_rule_and_flow(plan_documents: dict[str, dict[str, Any]]) -> No
     for stack, document in plan_documents.items():
         (workspace,) = _resources(document, WORKSPACE)
         dces = {r["inputs"]["location"]: r for r in _resources(document, DCE)}
-        (dcr,) = _resources(document, DCR)
+        (dcr,) = _prometheus_dcrs(document)
         assert dces["westeurope"]["inputs"]["kind"] == "Linux", stack
         inputs = dcr["inputs"]
         assert inputs["kind"] == "Linux"
@@ -258,13 +264,13 @@ def test_every_monitored_cluster_has_both_associations(plan_documents: dict[str,
     for stack, document in plan_documents.items():
         clusters = {r["name"].removesuffix("-aks"): r for r in _resources(document, CLUSTER)}
         dces = {r["urn"]: r for r in _resources(document, DCE)}
-        (dcr,) = _resources(document, DCR)
+        (dcr,) = _prometheus_dcrs(document)
         for key, cluster in clusters.items():
             assert cluster["inputs"]["azureMonitorProfile"]["metrics"]["enabled"] is True, stack
             associations = {
                 r["inputs"]["associationName"]: r
                 for r in _resources(document, DCRA)
-                if r["name"].startswith(f"monitoring-{key}-")
+                if r["name"].startswith(f"monitoring-{key}-") and not r["name"].endswith("-ci-dcra")
             }
             assert set(associations) == {
                 prom_name(cluster["inputs"]["location"], cluster["inputs"]["resourceName"]),
@@ -290,7 +296,7 @@ def test_prod_northeurope_cluster_gets_its_own_config_endpoint(plan_documents: d
 
 def test_region_mode_builds_a_chain_per_region(custom: dict[str, Any]) -> None:
     workspaces = {r["inputs"]["location"]: r for r in _resources(custom, WORKSPACE)}
-    dcrs = {r["inputs"]["location"]: r for r in _resources(custom, DCR)}
+    dcrs = {r["inputs"]["location"]: r for r in _prometheus_dcrs(custom)}
     assert set(workspaces) == set(dcrs) == {"westeurope", "northeurope"}
     for region, dcr in dcrs.items():
         assert workspaces[region]["urn"] in dcr["dependencies"]
@@ -314,7 +320,8 @@ def test_monitoring_switched_off_per_cluster_in_dev() -> None:
     assert profiles["neu1-aks"] == {"metrics": {"enabled": False}}
     assert profiles["weu1-aks"]["metrics"]["enabled"] is True
     names = {r["name"] for r in _resources(document, DCRA)}
-    assert names == {"monitoring-weu1-dcra", "monitoring-weu1-dcea"}
+    # Prometheus (rule + configuration endpoint) and Container insights, on the monitored cluster only.
+    assert names == {"monitoring-weu1-dcra", "monitoring-weu1-dcea", "monitoring-weu1-ci-dcra"}
 
 
 def test_monitoring_does_not_wait_for_gpu_pools(plan_documents: dict[str, dict[str, Any]]) -> None:
@@ -526,7 +533,7 @@ def test_dcgm_namespace_is_strictly_valid_and_rbac_comes_from_the_chart(
         objects = [
             r["inputs"]
             for r in _under_monitoring(document)
-            if r["type"].startswith("kubernetes:") and "kind" in r["inputs"]
+            if r["type"].startswith("kubernetes:") and "kind" in r["inputs"] and "-dcgm-" in r["name"]
         ]
         for obj in objects:
             validate_strict(obj, "1.34")
@@ -579,5 +586,7 @@ def test_plan_outputs_and_summary(plans: dict[str, Any]) -> None:
     assert "mode=light" in dev
     assert "grafana=off" in dev
     assert "scrape=60s" in dev
-    assert "grafanaDashboardImports" in plans["prod"].outputs
+    # prod deploys its dashboards (grafana.dashboards: true): no import commands; dev has no Grafana.
+    assert "grafanaDashboardImports" not in plans["prod"].outputs
+    assert "dashboards: deployed into Grafana by a workload-identity job" in prod
     assert "grafanaDashboardImports" not in plans["dev"].outputs

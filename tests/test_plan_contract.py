@@ -135,7 +135,7 @@ def test_rehearsal_section_shape(plan_documents) -> None:
     for document in plan_documents.values():
         rehearsal = document["rehearsal"]
         urns = {r["urn"] for r in document["resources"]}
-        assert set(rehearsal) == {"findings", "gpuWorkloads", "awaits", "timeTable"}
+        assert set(rehearsal) == {"findings", "gpuWorkloads", "weightDownloads", "awaits", "timeTable"}
         for finding in rehearsal["findings"]:
             assert set(finding) == {"kind", "severity", "urn", "name", "message"}
             assert finding["kind"] in FINDING_KINDS

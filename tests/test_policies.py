@@ -209,10 +209,15 @@ def test_every_rule_is_exercised_by_a_test() -> None:
         "protect-stateful",
         "monitoring-workspace",
         "monitoring-dcr-association",
+        "logs-kube-audit-admin",
         "fleet-membership",
         "gpu-budget",
         "waiver-valid",
         "team-network-isolation",
+        # Storage accounts: tests/test_weight_cache.py (compliant, violating, unset, unknown).
+        "storage-private",
+        "storage-no-shared-key",
+        "storage-secure-transfer",
     }
     assert {c[0] for c in CASES} | special == set(RULES_BY_ID)
 
@@ -352,6 +357,32 @@ def test_presence_rules(rule_id: str, dropped: str) -> None:
     [violation] = run(rule_id, stack(drop=(dropped,)))
     assert violation.urn
     assert "Fix:" in violation.message
+
+
+def _diagnostics(logs: Any, cluster_urn: str) -> Resource:
+    return res("azure-native:monitor:DiagnosticSetting", "monitoring-weu1-diagnostics", {"logs": logs}, (cluster_urn,))
+
+
+def test_kube_audit_admin_must_reach_log_analytics() -> None:
+    aks_urn = stack()[0].urn
+    audit = {"category": "kube-audit-admin", "enabled": True}
+    guard = {"category": "guard", "enabled": True}
+    assert run("logs-kube-audit-admin", stack(extra=[_diagnostics([guard, audit], aks_urn)])) == []
+    # No setting at all, one without the category, one with it switched off: each a mandatory violation.
+    for extra in ([], [_diagnostics([guard], aks_urn)], [_diagnostics([{**audit, "enabled": False}], aks_urn)]):
+        [violation] = run("logs-kube-audit-admin", stack(extra=extra))
+        assert violation.enforcement == "mandatory"
+        assert "kube-audit-admin" in violation.message
+        assert "Fix: set monitoring.logs.enabled: true" in violation.message
+    # A setting on another resource does not count for this cluster.
+    assert run("logs-kube-audit-admin", stack(extra=[_diagnostics([audit], "urn:other")]))
+    # Unknown categories (preview) are never a pass: an advisory "not known before deployment".
+    [unknown] = run("logs-kube-audit-admin", stack(extra=[_diagnostics(None, aks_urn)]))
+    assert "not known before deployment" in unknown.message
+    [unknown_entry] = run(
+        "logs-kube-audit-admin", stack(extra=[_diagnostics([guard, {"category": None, "enabled": True}], aks_urn)])
+    )
+    assert "not known before deployment" in unknown_entry.message
 
 
 def test_protect_on_clusters_and_stateful_resources() -> None:

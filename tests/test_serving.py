@@ -241,7 +241,8 @@ def test_deployment_is_secure_and_scheduled_on_the_active_colour(plan_documents:
     assert claim["resourceClaimTemplateName"].startswith("chat-70b-gpu-")
     assert container["image"] == "vllm/vllm-openai:v0.12.0"
     args = container["args"]
-    assert args[args.index("--model") + 1] == "RedHatAI/Llama-3.3-70B-Instruct-FP8-dynamic"  # pre-quantized
+    # Pre-quantized, from prod's weight cache (clusters.weu1.weightCache) where its fill Job put it.
+    assert args[args.index("--model") + 1] == "/weights/RedHatAI--Llama-3.3-70B-Instruct-FP8-dynamic"
     assert args[args.index("--tensor-parallel-size") + 1] == "1"
     rct = next(
         o

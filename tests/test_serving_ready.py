@@ -29,9 +29,15 @@ def _pod(document: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def _with_models(stack: str, **models: dict[str, Any]) -> tuple[dict[str, str], str]:
+    """The stack with ``models`` instead of its own (none given: its own models), weight cache off."""
     stack_file = read_stack_file(stack)
     config_map = dict(stack_file.config_map)
-    config_map["ai-platform:models"] = json.dumps(models)
+    if models:
+        config_map["ai-platform:models"] = json.dumps(models)
+    clusters = json.loads(config_map["ai-platform:clusters"])
+    for cluster in clusters.values():
+        cluster.pop("weightCache", None)
+    config_map["ai-platform:clusters"] = json.dumps(clusters)
     return config_map, stack_file.source
 
 
@@ -55,10 +61,17 @@ def test_await_covers_node_image_pull_download_and_load(plan_documents: dict[str
     # node 6 + DRA plugin 1 + image 12.6 GiB at 100 MiB/s + 28.6 GiB unpacked at 200 MiB/s (4.6 min)
     # + download 75.6 GiB at 200 MiB/s (6.4 min) + load at 500 MiB/s (2.6 min) = 20.6 min;
     # x 1.5 + 10 = 40.9 -> 45m. Update: 2 replicas, 1 surge pod at a time -> 2 x 20.6 x 1.5 + 10 -> 75m.
-    minutes = timing.ready_minutes(70.55e9 * 1.15 / 1024**3, "vllm/vllm-openai:v0.12.0")
+    gib = 70.55e9 * 1.15 / 1024**3
+    minutes = timing.ready_minutes(gib, "vllm/vllm-openai:v0.12.0")
     assert sum(minutes.values()) == pytest.approx(20.6, abs=0.1)
+    assert timing.await_timeouts(gib, "vllm/vllm-openai:v0.12.0", 2, 1) == {"create": "45m", "update": "75m"}
+    # prod serves it from its weight cache: no download per pod, the load streams at 400 MiB/s (3.2 min):
+    # 7 + 4.6 + 3.2 = 14.8 x 1.5 + 10 -> 35m; update 2 x 14.8 x 1.5 + 10 -> 55m. The fill Job (node 6 + image 4.6
+    # + download 6.4 = 17.0 min) x 1.5 + 10 -> 40m.
     for name in ("weu1-models-chat-70b-deployment", "weu1-models-chat-70b-service"):
-        assert _resource(plan_documents["prod"], name)["customTimeouts"] == {"create": "45m", "update": "75m"}
+        assert _resource(plan_documents["prod"], name)["customTimeouts"] == {"create": "35m", "update": "55m"}
+    fill = next(r for r in plan_documents["prod"]["resources"] if r["type"] == "kubernetes:batch/v1:Job")
+    assert fill["customTimeouts"] == {"create": "40m", "update": "40m"}
     for document in plan_documents.values():
         for r in document["resources"]:
             if r["type"] == "kubernetes:apps/v1:Deployment" and "-models-" in r["name"]:
@@ -67,11 +80,22 @@ def test_await_covers_node_image_pull_download_and_load(plan_documents: dict[str
 
 
 def test_weight_volume_is_sized_from_the_downloaded_checkpoint(plan_documents: dict[str, dict[str, Any]]) -> None:
-    pod = _pod(plan_documents["prod"], "chat-70b")
+    cfg = load_config(*_with_models("prod"))
+    plan, _ = analyse(cfg.serving)
+    dep = next(o for o in manifests(plan.fits["chat-70b"], "inference") if o["kind"] == "Deployment")
+    pod = dep["spec"]["template"]["spec"]
     models = next(v for v in pod["volumes"] if v["name"] == "models")
-    # 75.6 GiB fp8 checkpoint x 1.1 + 2 = 85.1 -> 86 GiB; the scheduler reserves it (and /tmp's 20 GiB).
+    # Without a weight cache: 75.6 GiB fp8 checkpoint x 1.1 + 2 = 85.1 -> 86 GiB; the scheduler reserves it (and
+    # /tmp's 20 GiB).
     assert models["emptyDir"] == {"sizeLimit": "86Gi"}
     assert pod["containers"][0]["resources"]["requests"]["ephemeral-storage"] == "106Gi"
+    # prod's cache is on: the pod mounts it read-only and reserves only /tmp on the node.
+    cached = _pod(plan_documents["prod"], "chat-70b")
+    assert next(v for v in cached["volumes"] if v["name"] == "models") == {
+        "name": "models",
+        "persistentVolumeClaim": {"claimName": "weight-cache", "readOnly": True},
+    }
+    assert cached["containers"][0]["resources"]["requests"]["ephemeral-storage"] == "20Gi"
 
 
 def test_load_time_fp8_downloads_the_16_bit_checkpoint() -> None:
@@ -138,18 +162,33 @@ def test_a_checkpoint_the_node_disk_cannot_hold_is_a_config_error() -> None:
     (line,) = caught.value.lines
     assert line.startswith("Pulumi.prod.yaml: ai-platform:clusters.weu1.gpuPools.h100.slots.blue.osDiskSizeGb: leaves")
     assert "into a 106 GiB volume (got 128; allowed: >= " in line
+    # With the weight cache on, the pod streams its weights from it: the node's disk only holds /tmp.
+    clusters["weu1"]["weightCache"] = {"enabled": True}
+    config_map["ai-platform:clusters"] = json.dumps(clusters)
+    assert load_config(config_map, source).clusters["weu1"].weight_cache.enabled
 
 
 def test_token_secret_is_created_from_secret_config(plan_documents: dict[str, dict[str, Any]]) -> None:
-    document = plan_documents["prod"]
-    secret = _resource(document, "weu1-models-inference-hf-token-huggingfacetoken")
-    assert secret["inputs"]["metadata"]["namespace"] == "inference"
+    # dev's research-3b (gated Llama) downloads its own checkpoint: the token is in its team namespace.
+    document = plan_documents["dev"]
+    secret = _resource(document, "weu1-models-research-hf-token-huggingfacetoken")
+    assert secret["inputs"]["metadata"]["namespace"] == "research"
     assert secret["inputs"]["stringData"] == "[secret]"
-    pod = _pod(document, "chat-70b")
+    pod = _pod(document, "research-3b")
     env = {e["name"]: e for e in pod["containers"][0]["env"]}
     assert env["HF_TOKEN"]["valueFrom"] == {"secretKeyRef": {"name": "hf-token-huggingfacetoken", "key": "token"}}
-    dep = _resource(document, "weu1-models-chat-70b-deployment")
+    dep = _resource(document, "weu1-models-research-3b-deployment")
     assert secret["urn"] in dep["dependencies"]
+    # prod's chat-70b comes from the weight cache: only its fill Job (in the cache namespace) holds the token.
+    prod = plan_documents["prod"]
+    cached = _resource(prod, "weu1-weights-hf-token-huggingfacetoken")
+    assert cached["inputs"]["metadata"]["namespace"] == "ai-platform-weights"
+    assert not [r for r in prod["resources"] if r["name"] == "weu1-models-inference-hf-token-huggingfacetoken"]
+    assert "HF_TOKEN" not in {e["name"] for e in _pod(prod, "chat-70b")["containers"][0]["env"]}
+    fill = next(r for r in prod["resources"] if r["type"] == "kubernetes:batch/v1:Job")
+    fill_env = {e["name"]: e for e in fill["inputs"]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert fill_env["HF_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "hf-token-huggingfacetoken"
+    assert cached["urn"] in fill["dependencies"]
 
 
 def test_gated_model_without_a_token_is_a_config_error_before_anything_registers() -> None:

@@ -17,6 +17,11 @@ The cluster side (``azureMonitorProfile.metrics`` with kube-state-metrics allow-
 input the policy pack and the plan can see. Nothing here depends on GPU pool resources: a DaemonSet with no
 matching node is simply empty.
 
+With ``logs``: a Log Analytics workspace (:class:`LogWorkspace`, built before the clusters so their
+``addonProfiles.omsagent`` can name it), Container insights and control-plane diagnostic settings (``logs.py``).
+With ``holmes``: HolmesGPT with Azure OpenAI through workload identity (``holmes.py``). With ``grafana.dashboards``:
+the dashboards deployed into Grafana by a workload-identity Job (``dashboards.py``).
+
 Files: ``spec.py`` (the ``monitoring`` models, facts and checks), ``rules.py`` (Prometheus rule groups),
 ``objects.py`` (the cluster profile, DCGM exporter values, names; pure), ``component.py``
 (:class:`Observability`), ``summary.py`` (the plan summary's section). The composition (``stacks/platform.py``)
@@ -24,6 +29,7 @@ builds :class:`ObservabilityArgs` from the root config and the cluster handles.
 """
 
 from components.observability.component import MonitoredCluster, Observability, ObservabilityArgs, stack_outputs
+from components.observability.logs import LogWorkspace, LogWorkspaceArgs, omsagent_addon
 from components.observability.objects import (
     cluster_monitor_profile,
     dashboard_import_command,
@@ -60,6 +66,8 @@ __all__ = [
     "DCGM_REPO",
     "KUBERNETES_RECORDING_RULES",
     "NODE_RECORDING_RULES",
+    "LogWorkspace",
+    "LogWorkspaceArgs",
     "MonitoredCluster",
     "MonitoringSpec",
     "Observability",
@@ -73,6 +81,7 @@ __all__ = [
     "gpu_recording_rules",
     "monitored",
     "monitoring_issues",
+    "omsagent_addon",
     "prom_name",
     "read_webhook_secrets",
     "rule_groups",

@@ -51,6 +51,89 @@ CONFIG_ACCESS_ASSOCIATION = "configurationAccessEndpoint"
 DCE_DCR_MAX = 44
 
 
+# Logs (Log Analytics, Container insights, control-plane diagnostics).
+CONTROL_PLANE_CATEGORIES = (
+    "kube-apiserver",
+    "kube-audit",
+    "kube-audit-admin",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "cluster-autoscaler",
+    "cloud-controller-manager",
+    "guard",
+    "csi-azuredisk-controller",
+    "csi-azurefile-controller",
+    "csi-snapshot-controller",
+)
+"""AKS resource-log categories of ``Microsoft.ContainerService/managedClusters`` (learn.microsoft.com/azure/aks/
+monitor-aks-reference, "Resource logs"): what a diagnostic setting may name."""
+ControlPlaneCategory = Literal[
+    "kube-apiserver",
+    "kube-audit",
+    "kube-audit-admin",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "cluster-autoscaler",
+    "cloud-controller-manager",
+    "guard",
+    "csi-azuredisk-controller",
+    "csi-azurefile-controller",
+    "csi-snapshot-controller",
+]
+AUDIT_CATEGORY = "kube-audit-admin"
+"""Write (non-get/list) audit events: what the Defender advisory and an incident review need; staging and prod
+must send it (configuration check and the ``logs-kube-audit-admin`` policy)."""
+DEFAULT_CONTROL_PLANE_CATEGORIES: tuple[ControlPlaneCategory, ...] = (
+    "kube-audit-admin",
+    "guard",
+    "kube-controller-manager",
+    "kube-apiserver",
+    "cluster-autoscaler",
+)
+CONTAINER_INSIGHTS_STREAMS = (
+    "Microsoft-ContainerLogV2",
+    "Microsoft-KubeEvents",
+    "Microsoft-KubePodInventory",
+    "Microsoft-KubeNodeInventory",
+    "Microsoft-KubePVInventory",
+    "Microsoft-KubeServices",
+    "Microsoft-KubeMonAgentEvents",
+    "Microsoft-InsightsMetrics",
+    "Microsoft-ContainerInventory",
+    "Microsoft-ContainerNodeInventory",
+    "Microsoft-Perf",
+)
+"""Container insights streams (microsoft/Docker-Provider scripts/onboarding/aks/onboarding-using-msi-auth/
+existingClusterParam.json) less the legacy ``Microsoft-ContainerLog`` table and the flow-log stream: container
+stdout/stderr go to ``ContainerLogV2`` only."""
+CONTAINER_INSIGHTS_EXTENSION = "ContainerInsights"
+CONTAINER_INSIGHTS_DATA_SOURCE = "ContainerInsightsExtension"
+"""Name of the extension data source and, by Azure's convention, of the cluster's rule association."""
+LOG_ANALYTICS_DESTINATION = "ciworkspace"
+
+# HolmesGPT (AI troubleshooting, CNCF sandbox).
+HOLMES_CHART = "holmes"
+HOLMES_REPO = "https://robusta-charts.storage.googleapis.com"
+HOLMES_CHART_VERSION = "0.39.0"
+"""Chart ``holmes`` 0.39.0 (appVersion 0.39.0, image ``robustadev/holmes:0.39.0``), as vendored by
+robusta-dev/robusta ``helm/robusta/charts/holmes-0.39.0.tgz`` from this repository (Chart.lock of 2026-08-10).
+Entra ID (``AZURE_AD_TOKEN_AUTH``) support for Azure OpenAI arrived with HolmesGPT/holmesgpt#1648 (2026-02);
+0.16.x still demands ``AZURE_API_KEY`` at start-up. Values checked in tests/test_holmes_chart.py."""
+HOLMES_SERVICE_ACCOUNT = "holmes"
+OPENAI_API_VERSION = "2025-01-01-preview"
+"""The Azure OpenAI data-plane API version HolmesGPT's Azure OpenAI docs use."""
+_OPENAI_ACCOUNT_ID = re.compile(
+    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.CognitiveServices/accounts/[^/]+$",
+    re.IGNORECASE,
+)
+_OPENAI_ENDPOINT = re.compile(r"^https://[a-z0-9][a-z0-9-]{1,62}\.(openai|cognitiveservices)\.azure\.com/?$")
+
+# Dashboards as code.
+GRAFANA_AUDIENCE = "ce34e7e5-485f-4d76-964f-b3d2b16d1e4f"
+"""Application id of Azure Managed Grafana: the audience of Entra tokens its HTTP API accepts
+(learn.microsoft.com/azure/managed-grafana/how-to-api-calls)."""
+AZURE_CLI_IMAGE = "mcr.microsoft.com/azure-cli:2.67.0"
+"""Image of the dashboard job: ``az login --federated-token`` and ``az rest --resource`` (no extension, no curl)."""
 DASHBOARDS_DIR = Path(__file__).resolve().parent.parent / "dashboards"
 DASHBOARDS = {"gpu": DASHBOARDS_DIR / "gpu.json", "network": DASHBOARDS_DIR / "network.json"}
 
@@ -136,6 +219,103 @@ class GrafanaSpec(Spec):
     zone_redundant: bool = False
     major_version: Annotated[str | None, Field(pattern=r"^\d{2}$")] = None
     """Grafana major version; unset lets Azure choose its current default."""
+    dashboards: bool = False
+    """Deploy components/dashboards/*.json into the instance (a Kubernetes Job with workload identity calling
+    Grafana's HTTP API; components/observability/dashboards.py). Off: the plan prints import commands."""
+
+
+class LogsSpec(Spec):
+    """Log Analytics: container logs (Container insights, ``ContainerLogV2``) and control-plane diagnostics."""
+
+    enabled: bool = False
+    retention_days: Annotated[int, Field(ge=30, le=730)] = 30
+    """Interactive retention of the workspace (PerGB2018 allows 30-730 days)."""
+    container_logs: bool = True
+    """Container insights on every monitored cluster (``addonProfiles.omsagent`` + its data collection rule)."""
+    control_plane: list[ControlPlaneCategory] = Field(default_factory=lambda: list(DEFAULT_CONTROL_PLANE_CATEGORIES))
+    """Resource-log categories of each cluster's diagnostic setting (resource-specific tables)."""
+    defender: bool = False
+    """Microsoft Defender for Containers on every monitored cluster, reporting to this workspace (unless the
+    cluster names its own ``security.defenderLogAnalyticsWorkspaceId``). Turns the workspace's shared keys back on:
+    Defender's publisher pods do not support Entra ID auth yet (Azure/Microsoft-Defender-for-Cloud#1010)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> LogsSpec:
+        duplicates = sorted({c for c in self.control_plane if self.control_plane.count(c) > 1})
+        if duplicates:
+            raise_issues(
+                [
+                    Issue(
+                        ("controlPlane",),
+                        "lists a category twice",
+                        duplicates,
+                        "each category once",
+                        "remove the duplicate entries",
+                    )
+                ]
+            )
+        return self
+
+
+class AzureOpenAISpec(Spec):
+    """The Azure OpenAI deployment HolmesGPT calls: created by the blueprint, or an existing one."""
+
+    existing_account_id: str | None = None
+    """ARM id of an existing ``Microsoft.CognitiveServices/accounts`` (kind OpenAI) to use instead of creating one.
+    Its network rules are yours; the blueprint grants HolmesGPT's identity "Cognitive Services OpenAI User" on it."""
+    endpoint: str | None = None
+    """Required with ``existingAccountId``: its custom-subdomain endpoint, ``https://<name>.openai.azure.com/``."""
+    deployment: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$")] = "holmes-gpt-41"
+    """Deployment name (created, or the existing account's)."""
+    model: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,63}$")] = "gpt-4.1"
+    model_version: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")] = "2025-04-14"
+    sku: Literal["GlobalStandard", "DataZoneStandard", "Standard"] = "GlobalStandard"
+    capacity: Annotated[int, Field(ge=1, le=1000)] = 50
+    """Thousands of tokens per minute."""
+
+    @model_validator(mode="after")
+    def _check(self) -> AzureOpenAISpec:
+        issues: list[Issue] = []
+        if self.existing_account_id is not None and not _OPENAI_ACCOUNT_ID.match(self.existing_account_id):
+            issues.append(
+                Issue(
+                    ("existingAccountId",),
+                    "is not the ARM id of a Cognitive Services account",
+                    self.existing_account_id,
+                    "/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.CognitiveServices/accounts/<name>",
+                    "copy the id from `az cognitiveservices account show --query id`",
+                )
+            )
+        if (self.existing_account_id is None) != (self.endpoint is None):
+            issues.append(
+                Issue(
+                    ("endpoint",) if self.existing_account_id else ("existingAccountId",),
+                    "existingAccountId and endpoint go together (an existing account needs its endpoint)",
+                    self.endpoint if self.existing_account_id else self.existing_account_id,
+                    "both set, or neither (the blueprint creates the account)",
+                    "set both keys, or remove both",
+                )
+            )
+        if self.endpoint is not None and not _OPENAI_ENDPOINT.match(self.endpoint):
+            issues.append(
+                Issue(
+                    ("endpoint",),
+                    "is not a custom-subdomain Azure OpenAI endpoint (Entra ID tokens need one)",
+                    self.endpoint,
+                    "https://<name>.openai.azure.com/",
+                    "copy properties.endpoint of the account",
+                )
+            )
+        raise_issues(issues)
+        return self
+
+
+class HolmesSpec(Spec):
+    """HolmesGPT on every monitored cluster: read-only Kubernetes access, Azure OpenAI through workload identity."""
+
+    enabled: bool = False
+    chart_version: Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+$")] = HOLMES_CHART_VERSION
+    azure_openai: AzureOpenAISpec = Field(default_factory=AzureOpenAISpec, alias="azureOpenAI")
 
 
 class KubeStateMetricsSpec(Spec):
@@ -207,6 +387,20 @@ class MonitoringSpec(Spec):
     grafana: GrafanaSpec = Field(default_factory=GrafanaSpec)
     kube_state_metrics: KubeStateMetricsSpec = Field(default_factory=KubeStateMetricsSpec)
     dcgm_exporter: DcgmExporterSpec = Field(default_factory=DcgmExporterSpec)
+    logs: LogsSpec = Field(default_factory=LogsSpec)
+    holmes: HolmesSpec = Field(default_factory=HolmesSpec)
+
+    @property
+    def logs_enabled(self) -> bool:
+        return self.enabled and self.logs.enabled
+
+    @property
+    def holmes_enabled(self) -> bool:
+        return self.enabled and self.holmes.enabled
+
+    @property
+    def dashboards_enabled(self) -> bool:
+        return self.grafana_enabled and self.grafana.dashboards
 
     @property
     def grafana_enabled(self) -> bool:
@@ -228,6 +422,16 @@ class MonitoringSpec(Spec):
                     self.grafana.enabled,
                     "true (or remove the group ids)",
                     "set grafana.enabled: true, or remove adminGroupObjectIds/viewerGroupObjectIds",
+                )
+            )
+        if self.grafana.dashboards and self.enabled and not self.grafana_enabled:
+            issues.append(
+                Issue(
+                    ("grafana", "dashboards"),
+                    "dashboards are deployed into Managed Grafana, which is off",
+                    True,
+                    "false, or Grafana on",
+                    "remove grafana.dashboards, or turn Grafana on",
                 )
             )
         raise_issues(issues)
@@ -267,6 +471,42 @@ def monitoring_issues(environment: str, spec: MonitoringSpec, clusters: Mapping[
                 {},
                 "emails or webhooks",
                 "add monitoring.alerts.emails.<name>: <address>",
+            )
+        )
+    if spec.enabled and not spec.light:
+        for kind, groups in (
+            ("adminGroupObjectIds", spec.grafana.admin_group_object_ids),
+            ("viewerGroupObjectIds", spec.grafana.viewer_group_object_ids),
+        ):
+            if spec.grafana_enabled and not groups:
+                issues.append(
+                    Issue(
+                        ("monitoring", "grafana", kind),
+                        f"Grafana in {environment} needs at least one Entra group here (nobody could sign in "
+                        "otherwise, or everyone would need an ad-hoc grant)",
+                        [],
+                        "one or more Entra group object ids",
+                        f"add monitoring.grafana.{kind}: [<group object id>] (az ad group show -g <name> --query id)",
+                    )
+                )
+    if spec.enabled and not spec.logs.enabled:
+        issues.append(
+            Issue(
+                ("monitoring", "logs", "enabled"),
+                f"container logs and control-plane audit logs are required in {environment}",
+                False,
+                "true",
+                "set monitoring.logs.enabled: true",
+            )
+        )
+    elif spec.enabled and AUDIT_CATEGORY not in spec.logs.control_plane:
+        issues.append(
+            Issue(
+                ("monitoring", "logs", "controlPlane"),
+                f"must include {AUDIT_CATEGORY} in {environment} (write audit events)",
+                list(spec.logs.control_plane),
+                f"a list containing {AUDIT_CATEGORY}",
+                f"add {AUDIT_CATEGORY}",
             )
         )
     for key, cluster in clusters.items():

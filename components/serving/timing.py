@@ -49,6 +49,12 @@ RATES: dict[str, Figure] = {
         "sustains ~200 MB/s uncached, the page cache of the just-downloaded files the rest",
     ),
     "defaultImageGiB": Figure(1.0, "estimate: an image the table does not know"),
+    "cacheReadMiBps": Figure(
+        400.0,
+        "estimate: BlobFuse2 block-cache streaming read of safetensors shards over the private endpoint into GPU "
+        "memory; the storage account's egress (tens of Gbit/s) and the GPU VMs' NICs (8-80 Gbit/s) allow more, the "
+        "FUSE path is the limit",
+    ),
 }
 RUNTIME_START_MINUTES: dict[str, Figure] = {
     # What a runtime adds between its object's create and the model server starting to load (runtime vllm: 0).
@@ -145,25 +151,47 @@ def node_disk_for_pods_gib(os_disk_size_gb: int, image: str) -> float:
     return gib * (1 - NODEFS_EVICTION.value) - OS_RESERVED_GIB.value - compressed - unpacked
 
 
-def ready_minutes(download_gib: float, image: str, runtime: str = "vllm") -> dict[str, float]:
+def ready_minutes(download_gib: float, image: str, cached: bool = False, runtime: str = "vllm") -> dict[str, float]:
     """Minutes per step from the Deployment's (Workspace's, RayService's) create to one pod Ready, the node
-    provisioned from zero; other runtimes add their start (:data:`RUNTIME_START_MINUTES`)."""
+    provisioned from zero; other runtimes add their start (:data:`RUNTIME_START_MINUTES`).
+
+    ``cached``: the checkpoint is in the cluster's weight cache (its fill Job ran before the Deployment): no
+    download, and the load streams from the cache at ``cacheReadMiBps``."""
+    load_rate = RATES["cacheReadMiBps" if cached else "weightLoadMiBps"].value
     steps = {
         "nodeProvisioning": RATES["nodeFromZeroMinutes"].value + RATES["draPluginMinutes"].value,
         "imagePull": image_minutes(image),
-        "weightDownload": download_gib * 1024 / RATES["weightDownloadMiBps"].value / 60,
-        "weightLoad": download_gib * 1024 / RATES["weightLoadMiBps"].value / 60,
+        "weightDownload": 0.0 if cached else download_gib * 1024 / RATES["weightDownloadMiBps"].value / 60,
+        "weightLoad": download_gib * 1024 / load_rate / 60,
     }
     if runtime in RUNTIME_START_MINUTES:
         steps["runtimeStart"] = RUNTIME_START_MINUTES[runtime].value
     return steps
 
 
-def await_timeouts(download_gib: float, image: str, replicas: int, surge: int, runtime: str = "vllm") -> dict[str, str]:
+def fill_minutes(download_gib: float, image: str) -> dict[str, float]:
+    """Minutes per step of a weight-cache fill Job: a node from zero (no GPU claimed, no DRA plugin to wait for),
+    the image pull, the download into the cache."""
+    return {
+        "nodeProvisioning": RATES["nodeFromZeroMinutes"].value,
+        "imagePull": image_minutes(image),
+        "weightDownload": download_gib * 1024 / RATES["weightDownloadMiBps"].value / 60,
+    }
+
+
+def fill_timeouts(download_gib: float, image: str) -> dict[str, str]:
+    """The fill Job's ``custom_timeouts`` (a changed Job is replaced: update waits as long as create)."""
+    minutes = _rounded(sum(fill_minutes(download_gib, image).values()))
+    return {"create": f"{minutes}m", "update": f"{minutes}m"}
+
+
+def await_timeouts(
+    download_gib: float, image: str, replicas: int, surge: int, cached: bool = False, runtime: str = "vllm"
+) -> dict[str, str]:
     """The Deployment's ``custom_timeouts`` (Go durations): create brings all replicas up at once; an update
     replaces them ``surge`` at a time (0: one at a time, in place), each batch going through the same steps on a
     new node."""
-    one = sum(ready_minutes(download_gib, image, runtime).values())
+    one = sum(ready_minutes(download_gib, image, cached, runtime).values())
     batches = max(1, math.ceil(replicas / max(1, surge)))
     return {
         "create": f"{_rounded(one)}m",

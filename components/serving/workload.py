@@ -10,9 +10,11 @@ What a first deploy waits for (:mod:`components.serving.timing` holds every figu
 the AgentPool its pods are placed on, so Pulumi creates it only once that pool exists; its ``custom_timeouts``
 cover a node from zero, the vLLM image pull and the checkpoint download and load, because pulumi-kubernetes
 otherwise fails the Deployment (and the Service, awaited until it has ready endpoints) after 10 minutes.
-The checkpoint is downloaded into an ``emptyDir`` sized from the checkpoint itself (parameters x its stored
-dtype), on the node's OS disk (AKS ``kubeletDiskType: OS``): :func:`load_issues` refuses a checkpoint that disk
-cannot hold, and a 16-bit checkpoint quantized at load time that would not fit the GPU before quantization.
+On a cluster with a weight cache (``clusters.<c>.weightCache``, components/serving/cache.py) pods instead mount
+the cache read-only and wait for their checkpoint's fill Job. Otherwise the checkpoint is downloaded into an
+``emptyDir`` sized from the checkpoint itself (parameters x its stored dtype), on the node's OS disk (AKS
+``kubeletDiskType: OS``): :func:`load_issues` refuses a checkpoint that disk cannot hold, and a 16-bit checkpoint
+quantized at load time that would not fit the GPU before quantization.
 
 On clusters with L7 Cilium policies (ACNS security, ``policies: L7``) and a team with ``networkIsolation``, a
 ``cilium.io/v2`` ``CiliumNetworkPolicy`` admits only the OpenAI-compatible API calls (method and path) on port 8000
@@ -38,6 +40,7 @@ from components.serving import timing
 from components.serving.fit import AMPERE, COMPUTE_CAPABILITY, GIB, RUNTIME_GIB, SURGE, Fit, vllm_memory_utilisation
 from components.serving.runtimes import kaito, kuberay
 from components.serving.spec import WEIGHT_BYTES, ModelDeploymentSpec
+from components.weight_cache import CLAIM_READ, MOUNT_PATH, READER_SERVICE_ACCOUNT, model_path
 
 PORT = 8000
 RUN_AS = 1000
@@ -95,11 +98,14 @@ def server_image(fit: Fit) -> str:
     return {"kaito": kaito.IMAGE, "kuberay": kuberay.RAY_IMAGE}.get(fit.spec.runtime, fit.spec.image)
 
 
-def await_timeouts(fit: Fit) -> dict[str, str]:
+def await_timeouts(fit: Fit, cached: bool = False) -> dict[str, str]:
     """The Deployment's (and its Service's; a Workspace's or RayService's) ``custom_timeouts``: every replica
-    Ready after a first deploy, and a rollout that brings up the runtime's surge at a time."""
+    Ready after a first deploy, and a rollout that brings up the runtime's surge at a time (``cached``: no
+    download per pod)."""
     surge = fit.chosen.surge if fit.chosen else SURGE
-    return timing.await_timeouts(download_gib(fit.spec), server_image(fit), fit.spec.replicas, surge, fit.spec.runtime)
+    return timing.await_timeouts(
+        download_gib(fit.spec), server_image(fit), fit.spec.replicas, surge, cached, fit.spec.runtime
+    )
 
 
 def token_secret_name(key: str) -> str:
@@ -107,9 +113,10 @@ def token_secret_name(key: str) -> str:
     return f"hf-token-{key.lower()}"
 
 
-def load_issues(fits: list[Fit]) -> list[Issue]:
+def load_issues(fits: list[Fit], cached_clusters: frozenset[str] = frozenset()) -> list[Issue]:
     """What the chosen placement cannot load: a checkpoint larger than the node's disk leaves for pods, or a
-    16-bit checkpoint quantized at load time whose 16-bit weights do not fit the GPU (vLLM holds them first)."""
+    16-bit checkpoint quantized at load time whose 16-bit weights do not fit the GPU (vLLM holds them first).
+    On ``cached_clusters`` (weight cache on) pods stream weights from the cache: no node disk for them."""
     issues: list[Issue] = []
     for fit in fits:
         chosen, spec = fit.chosen, fit.spec
@@ -134,7 +141,7 @@ def load_issues(fits: list[Fit]) -> list[Issue]:
                     )
                 )
         slot = chosen.slot
-        volume = weight_volume_gib(spec) + timing.TMP_GIB
+        volume = (0 if spec.cluster in cached_clusters else weight_volume_gib(spec)) + timing.TMP_GIB
         free = timing.node_disk_for_pods_gib(slot.spec.os_disk_size_gb, spec.image)
         if volume > free:
             needed_gb = math.ceil(
@@ -186,7 +193,7 @@ def read_hf_tokens(models: dict[str, ModelDeploymentSpec], source: str) -> dict[
     return tokens
 
 
-def vllm_args(fit: Fit) -> list[str]:
+def vllm_args(fit: Fit, cached: bool = False) -> list[str]:
     """The vLLM server flags that realise the fit: TP, context, concurrency, memory share, precision."""
     chosen, spec = fit.chosen, fit.spec
     assert chosen is not None
@@ -196,7 +203,8 @@ def vllm_args(fit: Fit) -> list[str]:
     precision = spec.effective_precision
     args = [
         "--model",
-        spec.effective_source,
+        # From the cluster's weight cache (mounted read-only), or downloaded from the Hub by the pod.
+        model_path(spec.effective_source) if cached else spec.effective_source,
         "--served-model-name",
         fit.name,
         "--host",
@@ -273,21 +281,40 @@ def _host_resources(fit: Fit) -> dict[str, str]:
     return {"cpu": str(cpu), "memory": f"{memory}Gi"}
 
 
-def deployment(fit: Fit, namespace: str) -> dict[str, Any]:
+def _weights(spec: ModelDeploymentSpec, cached: bool) -> dict[str, Any]:
+    """The weight volume and its mount: the cluster's weight cache read-only (``cached``), else an emptyDir sized
+    from the checkpoint actually downloaded (its stored dtype, not the serving precision)."""
+    if cached:
+        return {
+            "volume": {"name": "models", "persistentVolumeClaim": {"claimName": CLAIM_READ, "readOnly": True}},
+            "mount": {"name": "models", "mountPath": MOUNT_PATH, "readOnly": True},
+            "ephemeralGiB": 0,
+            "env": [{"name": "HF_HOME", "value": "/tmp/hf"}, {"name": "HF_HUB_OFFLINE", "value": "1"}],
+        }
+    gib = weight_volume_gib(spec)
+    return {
+        "volume": {"name": "models", "emptyDir": {"sizeLimit": f"{gib}Gi"}},
+        "mount": {"name": "models", "mountPath": "/models"},
+        "ephemeralGiB": gib,
+        "env": [{"name": "HF_HOME", "value": "/models/hf"}],
+    }
+
+
+def deployment(fit: Fit, namespace: str, cached: bool = False) -> dict[str, Any]:
     chosen, spec = fit.chosen, fit.spec
     assert chosen is not None
     assert chosen.estimate is not None
     host = _host_resources(fit)
-    # Sized from the checkpoint actually downloaded (its stored dtype), not the serving precision.
-    weights_gib = weight_volume_gib(spec)
+    weights = _weights(spec, cached)
+    ephemeral_gib = weights["ephemeralGiB"] + timing.TMP_GIB
     env: list[dict[str, Any]] = [
         {"name": "HOME", "value": "/tmp/home"},
-        {"name": "HF_HOME", "value": "/models/hf"},
+        *weights["env"],
         {"name": "XDG_CACHE_HOME", "value": "/tmp/cache"},
         {"name": "VLLM_NO_USAGE_STATS", "value": "1"},
         {"name": "DO_NOT_TRACK", "value": "1"},
     ]
-    if spec.token_key:
+    if spec.token_key and not cached:  # a cached checkpoint was downloaded by its fill Job
         env.append(
             {
                 "name": "HF_TOKEN",
@@ -312,6 +339,8 @@ def deployment(fit: Fit, namespace: str) -> dict[str, Any]:
                 "metadata": {"labels": labels(fit.name)},
                 "spec": {
                     "automountServiceAccountToken": False,
+                    # The reader's token (handed by kubelet to the Blob CSI driver, never mounted) mounts the cache.
+                    **({"serviceAccountName": READER_SERVICE_ACCOUNT} if cached else {}),
                     "enableServiceLinks": False,
                     "nodeSelector": node_selector,
                     "tolerations": chosen.slot.workload_tolerations(),
@@ -330,12 +359,12 @@ def deployment(fit: Fit, namespace: str) -> dict[str, Any]:
                             "image": spec.image,
                             "imagePullPolicy": "IfNotPresent",
                             "command": ["python3", "-m", "vllm.entrypoints.openai.api_server"],
-                            "args": vllm_args(fit),
+                            "args": vllm_args(fit, cached),
                             "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
                             "env": env,
                             "resources": {
                                 # The scheduler places the pod only where the node's disk holds its volumes.
-                                "requests": {**host, "ephemeral-storage": f"{weights_gib + timing.TMP_GIB}Gi"},
+                                "requests": {**host, "ephemeral-storage": f"{ephemeral_gib}Gi"},
                                 "limits": {"memory": host["memory"]},
                                 "claims": [{"name": CLAIM}],
                             },
@@ -351,14 +380,14 @@ def deployment(fit: Fit, namespace: str) -> dict[str, Any]:
                                 "capabilities": {"drop": ["ALL"]},
                             },
                             "volumeMounts": [
-                                {"name": "models", "mountPath": "/models"},
+                                weights["mount"],
                                 {"name": "tmp", "mountPath": "/tmp"},
                                 {"name": "shm", "mountPath": "/dev/shm"},
                             ],
                         }
                     ],
                     "volumes": [
-                        {"name": "models", "emptyDir": {"sizeLimit": f"{weights_gib}Gi"}},
+                        weights["volume"],
                         {"name": "tmp", "emptyDir": {"sizeLimit": f"{timing.TMP_GIB}Gi"}},
                         # Tensor-parallel workers exchange data through shared memory.
                         {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{2 + 4 * chosen.tp}Gi"}},
@@ -488,14 +517,20 @@ def kuberay_objects(fit: Fit, namespace: str) -> list[dict[str, Any]]:
     ]
 
 
-def manifests(fit: Fit, namespace: str) -> list[dict[str, Any]]:
-    """The model's objects for its runtime; time-shared vLLM deployments use the team's shared claim."""
+def manifests(fit: Fit, namespace: str, cached: bool = False) -> list[dict[str, Any]]:
+    """The model's objects for its runtime; time-shared vLLM deployments use the team's shared claim
+    (``cached``: a vLLM pod mounts the cluster's weight cache; KAITO and KubeRay download for themselves)."""
     if fit.spec.runtime == "kaito":
         return kaito_objects(fit, namespace)
     if fit.spec.runtime == "kuberay":
         return kuberay_objects(fit, namespace)
     claim = [] if fit.shared_claim else [resource_claim_template(fit, namespace)]
-    return [*claim, deployment(fit, namespace), service(fit, namespace), pod_disruption_budget(fit, namespace)]
+    return [
+        *claim,
+        deployment(fit, namespace, cached),
+        service(fit, namespace),
+        pod_disruption_budget(fit, namespace),
+    ]
 
 
 def endpoint(fit: Fit, namespace: str) -> str:
@@ -522,6 +557,9 @@ class ModelServingArgs:
     """AgentPool per pool name: each Deployment waits for the pool its pods are placed on."""
     hf_tokens: dict[str, pulumi.Output[str]] = field(default_factory=dict)
     """``ai-platform-secrets`` key -> token (secret Output), from :func:`read_hf_tokens`."""
+    cached_models: dict[str, list[pulumi.Resource]] = field(default_factory=dict)
+    """Model -> what it waits for when served from the cluster's weight cache (its fill Job, read-only claim;
+    components/serving/cache.py ``ModelWeightCache.model_dependencies``); models absent download their own."""
 
 
 class ModelServing(pulumi.ComponentResource):
@@ -555,11 +593,13 @@ class ModelServing(pulumi.ComponentResource):
             child = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=deps)
             assert fit.chosen is not None
             pool = args.pools.get(fit.chosen.slot.pool_name)
-            key = fit.spec.token_key
             runtime = fit.spec.runtime
+            # A cached checkpoint is downloaded by its fill Job (with the cache namespace's copy of the token).
+            cached = fit.name in args.cached_models
+            key = None if cached else fit.spec.token_key
             before_pods: list[pulumi.Resource] = []
             after: list[pulumi.Resource] = []
-            # The token Secret and the pool come last in each workload's depends_on.
+            # The token Secret, the cache fill and the pool come last in each workload's depends_on.
             if key is not None:
                 # KAITO reads the token from its own key (HF_TOKEN); the other runtimes from `token`.
                 secret_name, secret_key = (
@@ -576,16 +616,17 @@ class ModelServing(pulumi.ComponentResource):
                         opts=child,
                     )
                 after.append(token_secrets[namespace, key, secret_name])
-            # Awaited until every replica is Ready (and the Service until it has ready endpoints): longer than
-            # pulumi-kubernetes' 10-minute default (components/serving/timing.py).
-            awaited = pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(**await_timeouts(fit)))
+            after += args.cached_models.get(fit.name, [])
             # The pool its pods are placed on: pools of a cluster are created one after another, so without this
             # the workload would start its await long before any node it can use exists (and KAITO would
             # provision nodes of its own for the shortfall).
             if pool is not None:
                 after.append(pool)
+            # Awaited until every replica is Ready (and the Service until it has ready endpoints): longer than
+            # pulumi-kubernetes' 10-minute default (components/serving/timing.py).
+            awaited = pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(**await_timeouts(fit, cached)))
             self.services[fit.name] = endpoint(fit, namespace)
-            objects = {obj["kind"]: obj for obj in manifests(fit, namespace)}
+            objects = {obj["kind"]: obj for obj in manifests(fit, namespace, cached)}
             if runtime == "kaito":
                 self._kaito(name, fit, objects, child, after, awaited)
                 continue

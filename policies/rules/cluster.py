@@ -269,7 +269,8 @@ def defender(r: Resource, _: RuleContext) -> Iterator[Finding]:
         "securityProfile.defender.securityMonitoring.enabled",
         is_true,
         "true (Microsoft Defender for Containers)",
-        "set security.defenderLogAnalyticsWorkspaceId to a Log Analytics workspace id",
+        "set monitoring.logs.defender: true (the stack's Log Analytics workspace), or "
+        "security.defenderLogAnalyticsWorkspaceId to a Log Analytics workspace id",
         default_note="off",
     )
 

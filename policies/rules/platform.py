@@ -28,6 +28,8 @@ from policies.rules.gpu import HELM_RELEASE, is_gpu_pool
 
 MONITOR_WORKSPACE = "azure-native:monitor:AzureMonitorWorkspace"
 DCR_ASSOCIATION = "azure-native:monitor:DataCollectionRuleAssociation"
+DIAGNOSTIC_SETTING = "azure-native:monitor:DiagnosticSetting"
+AUDIT_ADMIN = "kube-audit-admin"
 DRA_MIN_MINOR = 34
 
 STATEFUL_TYPES = (
@@ -129,6 +131,47 @@ def cluster_metrics(r: Resource, _: RuleContext) -> Iterator[Finding]:
         "keep features.monitoring: true so the observability component sets azureMonitorProfile",
         default_note="off",
     )
+
+
+def _sends_audit_admin(setting: Resource) -> bool | None:
+    """Whether a diagnostic setting sends ``kube-audit-admin`` (None: not known before deployment)."""
+    logs = setting.inputs.get("logs", UNSET)
+    if logs is UNKNOWN or logs is None:
+        return None
+    if logs is UNSET:
+        return False
+    known = True
+    for entry in logs:
+        category = entry.get("category") if hasattr(entry, "get") else UNKNOWN
+        enabled = entry.get("enabled") if hasattr(entry, "get") else UNKNOWN
+        if category is UNKNOWN or category is None or enabled is UNKNOWN or enabled is None:
+            known = False
+        elif category == AUDIT_ADMIN and enabled is True:
+            return True
+    return False if known else None
+
+
+def audit_logs(stack: StackView, _: RuleContext) -> Iterator[Finding]:
+    settings = stack.of_type(DIAGNOSTIC_SETTING)
+    for cluster in stack.clusters:
+        mine = [s for s in settings if stack.depends_on(s, cluster)]
+        verdicts = [_sends_audit_admin(s) for s in mine]
+        if any(v is True for v in verdicts):
+            continue
+        if any(v is None for v in verdicts):
+            yield Finding(
+                f"{cluster.label}: the categories of its {DIAGNOSTIC_SETTING} are not known before deployment; "
+                f"expected {AUDIT_ADMIN} enabled",
+                cluster.urn,
+                unknown=True,
+            )
+            continue
+        yield Finding(
+            f"{cluster.label}: no {DIAGNOSTIC_SETTING} sends {AUDIT_ADMIN} (write audit events) to Log Analytics "
+            f"({len(mine)} setting(s) scoped to it); expected one with category {AUDIT_ADMIN} enabled. Fix: set "
+            f"monitoring.logs.enabled: true and keep {AUDIT_ADMIN} in monitoring.logs.controlPlane",
+            cluster.urn,
+        )
 
 
 def dcr_association(stack: StackView, _: RuleContext) -> Iterator[Finding]:
@@ -329,6 +372,14 @@ RULES: list[Rule] = [
         "medium",
         "advisory",
         dcr_association,
+        scope="stack",
+    ),
+    Rule(
+        "logs-kube-audit-admin",
+        "Every cluster sends kube-audit-admin (write audit events) to Log Analytics through a diagnostic setting.",
+        "high",
+        "advisory",
+        audit_logs,
         scope="stack",
     ),
     Rule(
