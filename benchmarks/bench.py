@@ -394,13 +394,28 @@ def pulumi_version() -> str:
     return metadata.version("pulumi")
 
 
+def validate_timing(repeat: int) -> int:
+    """Wall time of reading and validating each shipped stack file (``read_stack_file`` + ``load_config``: the
+    YAML screen, the raw-input checks of every model, pydantic and the cross-field checks), median of ``repeat``."""
+    from stacks.config import load_config  # noqa: PLC0415 (only this mode)
+
+    print("| stack | read + validate ms |\n|---|---:|")
+    for stack in sorted(p.name.split(".")[1] for p in ROOT.glob("Pulumi.*.yaml")):
+        samples = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            stack_file = plan_module.read_stack_file(stack)
+            load_config(stack_file.config_map, stack_file.source)
+            samples.append(time.perf_counter() - start)
+        print(f"| {stack} | {statistics.median(samples) * 1000:.2f} |")
+    return 0
+
+
 def check_scale(sizes: list[int]) -> int:
     """Wall time of ``python -m stacks check`` (in process: read, validate, evaluate) on the dev plan with its
     AgentPools copied (distinct urns, names and pool groups) until it holds about N resources."""
+    from benchmarks.scaled import scaled_plan  # noqa: PLC0415 (only this mode scales plans)
     from stacks.__main__ import main as stacks_main  # noqa: PLC0415 (only this mode plans offline)
-
-    sys.path.insert(0, str(ROOT / "tests"))
-    from test_bad_plan_input import scaled_plan  # noqa: PLC0415 (tests/ joins the path above)
 
     with tempfile.TemporaryDirectory() as tmp:
         base_file = Path(tmp) / "dev.json"
@@ -457,11 +472,17 @@ def diff_scale(sizes: list[int]) -> int:
     return 0
 
 
-UI_REQUESTS = {
-    "dev": {"team": "research", "cluster": "weu1", "model": "llama-3.2-3b-instruct", "precision": "fp8"},
-    "staging": {"team": "research", "cluster": "weu1", "model": "llama-3.1-8b-instruct"},
-    "prod": {"team": "inference", "cluster": "weu1", "model": "llama-3.1-8b-instruct", "precision": "fp8"},
+UI_REQUESTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "dev": ("dev", {"team": "research", "cluster": "weu1", "model": "llama-3.2-3b-instruct", "precision": "fp8"}),
+    "dev, imported model": (
+        "dev",
+        {"team": "research", "cluster": "weu1", "precision": "int4", "source": "Qwen/Qwen2.5-7B-Instruct-AWQ"},
+    ),
+    "staging": ("staging", {"team": "research", "cluster": "weu1", "model": "llama-3.1-8b-instruct"}),
+    "prod": ("prod", {"team": "inference", "cluster": "weu1", "model": "llama-3.1-8b-instruct", "precision": "fp8"}),
 }
+"""Label -> (stack, request). The imported model's ``params`` come from uploading UI_IMPORT to /api/import."""
+UI_IMPORT = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "hf-configs" / "qwen2.5-7b-instruct.json"
 
 
 def ui_latency(repeat: int) -> int:
@@ -475,20 +496,27 @@ def ui_latency(repeat: int) -> int:
     from stacks.ui.service import StackService  # noqa: PLC0415
 
     def call(port: int, token: str, method: str, path: str, body: dict[str, Any] | None = None) -> float:
+        return send(port, token, method, path, body)[0]
+
+    def send(port: int, token: str, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[float, Any]:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         headers = {"Host": f"127.0.0.1:{port}", "Content-Type": "application/json", "X-CSRF-Token": token}
         start = time.perf_counter()
         connection.request(method, path, json_module.dumps(body) if body is not None else None, headers)
         response = connection.getresponse()
-        response.read()
+        payload = response.read()
         elapsed = time.perf_counter() - start
         connection.close()
         if response.status != 200:
             raise RuntimeError(f"{method} {path}: HTTP {response.status}")
-        return elapsed
+        return elapsed, json_module.loads(payload)
 
-    print("| stack | start s | GET /api/state ms | POST /api/fit ms | POST /api/change s |\n|---|---:|---:|---:|---:|")
-    for stack, request in UI_REQUESTS.items():
+    print(
+        "| stack | start s | GET /api/state ms | POST /api/import ms | POST /api/fit ms | POST /api/change s |\n"
+        "|---|---:|---:|---:|---:|---:|"
+    )
+    upload = {"configJson": UI_IMPORT.read_text(), "fileName": UI_IMPORT.name}
+    for label, (stack, request) in UI_REQUESTS.items():
         start = time.perf_counter()
         service = StackService(stack)
         server = serve(service, 0)
@@ -498,6 +526,9 @@ def ui_latency(repeat: int) -> int:
         body = {"name": "bench", "contextLength": 4096, "concurrency": 4, **request}
         try:
             state = [call(server.port, server.csrf_token, "GET", "/api/state") for _ in range(repeat)]
+            imports = [send(server.port, server.csrf_token, "POST", "/api/import", upload) for _ in range(repeat)]
+            if "model" not in request:
+                body["params"] = imports[0][1]["params"]
             fit = [call(server.port, server.csrf_token, "POST", "/api/fit", body) for _ in range(repeat)]
             change = [call(server.port, server.csrf_token, "POST", "/api/change", body) for _ in range(repeat)]
         finally:
@@ -505,7 +536,8 @@ def ui_latency(repeat: int) -> int:
             server.server_close()
             service.close()
         print(
-            f"| {stack} | {started:.2f} | {statistics.median(state) * 1000:.1f} | "
+            f"| {label} | {started:.2f} | {statistics.median(state) * 1000:.1f} | "
+            f"{statistics.median(t for t, _ in imports) * 1000:.1f} | "
             f"{statistics.median(fit) * 1000:.1f} | {statistics.median(change):.2f} |"
         )
     return 0
@@ -649,7 +681,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--ui", action="store_true", help="only the self-service page's request latencies")
     parser.add_argument("--packing", action="store_true", help="only the fewest-GPU packing table (issue 14)")
+    parser.add_argument("--validate", action="store_true", help="only reading and validating the shipped stacks")
     args = parser.parse_args(argv)
+    if args.validate:
+        return validate_timing(max(args.repeat, 20))
     if args.packing:
         print(packing_markdown(args.repeat))
         return 0

@@ -33,6 +33,7 @@ from components.access import (
     PrincipalType,
     deployer_cluster_admin,
 )
+from components.azure_catalog import AKS_MAX_MINOR, AKS_MIN_MINOR, Region, SystemPoolVmSize
 from components.facts import SYSTEM_TAINT
 from components.gpu_pools import (
     GROUP_KEY_MAX,
@@ -46,7 +47,7 @@ from components.maintenance import MaintenanceSpec
 from components.network import Network, NetworkArgs, NetworkSpec
 from components.weight_cache import WeightCacheHandle, WeightCacheSpec, WeightCacheStorage, WeightCacheStorageArgs
 
-MIN_KUBERNETES_MINOR = 34
+MIN_KUBERNETES_MINOR = AKS_MIN_MINOR
 AKS_AAD_SERVER_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
 """The application id of the AKS Entra ID server app, the audience of every kubelogin token."""
 
@@ -114,7 +115,8 @@ class UpgradeChannelSpec(Spec):
 
 
 class SystemPoolSpec(Spec):
-    vm_size: str = "Standard_D4ds_v5"
+    vm_size: SystemPoolVmSize = "Standard_D4ds_v5"
+    """At least 2 vCPUs and 4 GiB (AKS); the known sizes are in components/azure_catalog.py."""
     min_count: Annotated[int, Field(ge=1, le=100)] = 2
     max_count: Annotated[int, Field(ge=1, le=100)] = 5
     zones: list[Zone] = Field(default_factory=lambda: list(ALL_ZONES))
@@ -201,7 +203,7 @@ class FeaturesSpec(Spec):
 
 
 class ClusterSpec(Spec):
-    location: Annotated[str, Field(pattern=r"^[a-z][a-z0-9]+$")]
+    location: Region
     kubernetes_version: Annotated[str, Field(pattern=K8S_MINOR)]
     tier: Literal["Free", "Standard", "Premium"] = "Standard"
     network: NetworkSpec = Field(default_factory=NetworkSpec)
@@ -231,6 +233,18 @@ class ClusterSpec(Spec):
                         version,
                         f"1.{MIN_KUBERNETES_MINOR} or newer",
                         f'set kubernetesVersion: "1.{MIN_KUBERNETES_MINOR}"',
+                    )
+                ]
+            )
+        if minor_of(version) > AKS_MAX_MINOR:
+            raise_issues(
+                [
+                    Issue(
+                        (),
+                        "is newer than any Kubernetes minor AKS offers",
+                        version,
+                        f"1.{MIN_KUBERNETES_MINOR} .. 1.{AKS_MAX_MINOR} (components/azure_catalog.py AKS_MAX_MINOR)",
+                        f'set kubernetesVersion: "1.{AKS_MAX_MINOR}" or older',
                     )
                 ]
             )

@@ -18,6 +18,18 @@ from components._common import TYPE_PREFIX, Issue, Spec, raise_issues, resource_
 
 SUBNET_ID = resource_id_pattern("Microsoft.Network", "virtualNetworks", "subnets")
 
+PRIVATE_RANGES = (
+    ipaddress.IPv4Network("10.0.0.0/8"),
+    ipaddress.IPv4Network("172.16.0.0/12"),
+    ipaddress.IPv4Network("192.168.0.0/16"),
+    ipaddress.IPv4Network("100.64.0.0/10"),
+)
+"""Address ranges a VNet and the overlay ranges may use: RFC 1918 and RFC 6598 shared address space (the Azure
+Virtual Network FAQ, learn.microsoft.com/azure/virtual-network/virtual-networks-faq, 'What address ranges can I
+use in my VNets?': RFC 1918 ranges, and RFC 6598 100.64.0.0/10 is treated as private). Azure accepts public
+ranges in a VNet, but then routes them inside the VNet: the real owners of those addresses become unreachable
+from the cluster."""
+
 
 class NetworkSpec(Spec):
     vnet_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.10.0.0/16")
@@ -53,6 +65,19 @@ class NetworkSpec(Spec):
                 )
             )
         ranges = {"vnetCidr": self.vnet_cidr, "podCidr": self.pod_cidr, "serviceCidr": self.service_cidr}
+        for key, net in ranges.items():
+            if key == "vnetCidr" and self.existing_subnet_id is not None:
+                continue
+            if not any(net.subnet_of(private) for private in PRIVATE_RANGES):
+                issues.append(
+                    Issue(
+                        (key,),
+                        "is not a private address range",
+                        str(net),
+                        "inside " + ", ".join(str(r) for r in PRIVATE_RANGES),
+                        f"use a private {key}, e.g. 10.20.0.0/16",
+                    )
+                )
         keys = list(ranges)
         for i, a in enumerate(keys):
             for b in keys[i + 1 :]:

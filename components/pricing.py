@@ -25,7 +25,9 @@ PRICES_FILE = Path(__file__).resolve().parent / "data" / "prices.yaml"
 AGENT_POOL = "azure-native:containerservice:AgentPool"
 MANAGED_CLUSTER = "azure-native:containerservice:ManagedCluster"
 
-HourlyPrice = Annotated[float, Field(ge=0)]
+HourlyPrice = Annotated[float, Field(ge=0, le=10_000)]
+"""USD per hour; the costliest Azure VM sizes list well under 1,000 USD/h, so 10,000 only catches typos (and keeps
+every monthly figure finite: a price near 1e308 times 730 hours would overflow to infinity)."""
 
 
 class PricingSpec(Spec):

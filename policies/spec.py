@@ -28,7 +28,7 @@ class WaiverSpec(Spec):
 
 
 class PolicySpec(Spec):
-    budget_monthly_usd: Annotated[float | None, Field(ge=0)] = None
+    budget_monthly_usd: Annotated[float | None, Field(ge=0, le=1e9)] = None
     """Upper bound of the stack's estimated monthly GPU cost (USD); checked by rule ``gpu-budget``."""
     waivers: list[WaiverSpec] = Field(default_factory=list)
 

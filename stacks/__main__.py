@@ -17,7 +17,6 @@ configuration error or not a plan (message on stderr).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from components._common import ConfigError
 from stacks import check as check_cli
 from stacks import model_cli
 from stacks.config import load_config
-from stacks.plan import read_stack_file, run_plan
+from stacks.plan import plan_json, read_stack_file, run_plan
 from stacks.summary import render_summary, serving_json, serving_markdown, serving_summary_lines
 from stacks.ui.cli import DEFAULT_PORT
 from stacks.ui.cli import run as ui_run
@@ -82,10 +81,14 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as exc:
             print("\n".join(exc.lines), file=sys.stderr)
             return 2
-        document = result.to_json()
+        try:
+            text = plan_json(result.to_json())
+        except ConfigError as exc:
+            print("\n".join(exc.lines), file=sys.stderr)
+            return 2
         if json_path is not None:
             try:
-                json_path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
+                json_path.write_text(text)
             except OSError as exc:
                 print(
                     f"{json_path.name}: cannot write the plan ({exc.strerror or exc}; --json {json_path})",
@@ -98,11 +101,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             stack_file = read_stack_file(args.stack, args.config_file)
             cfg = load_config(stack_file.config_map, stack_file.source)
+            fit_text = plan_json(serving_json(cfg)) if args.json else ""
         except ConfigError as exc:
             print("\n".join(exc.lines), file=sys.stderr)
             return 2
         if args.json:
-            print(json.dumps(serving_json(cfg), indent=2))
+            sys.stdout.write(fit_text)
             return 0
         if args.markdown:
             print("\n".join(serving_markdown(args.stack, cfg)))
@@ -171,12 +175,13 @@ def run_diff(args: argparse.Namespace) -> int:
                 ]
             )
         result = diff(base, head)
+        json_text = plan_json(to_json(result)) if json_path else ""
     except ConfigError as exc:
         print("\n".join(exc.lines), file=sys.stderr)
         return 2
     for path, text in (
         (markdown_path, render_markdown(result) if markdown_path else ""),
-        (json_path, json.dumps(to_json(result), indent=2) + "\n" if json_path else ""),
+        (json_path, json_text),
     ):
         if path is None:
             continue

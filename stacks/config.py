@@ -17,7 +17,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from components._common import PROJECT, ConfigError, ConfigIssues, Issue, Spec, raise_issues
+from components._common import PROJECT, ConfigError, ConfigIssues, Issue, Spec, display_key, raise_issues
+from components.azure_catalog import Region
 from components.cluster import ClusterSpec, KubeloginMode
 from components.dra import DraSpec, dra_issues
 from components.fleet import FleetSpec, fleet_issues
@@ -41,7 +42,7 @@ class PlatformConfig(Spec):
     environment: Environment
     owner: Annotated[str, Field(min_length=1, max_length=256)]
     cost_center: Annotated[str, Field(min_length=1, max_length=256)]
-    location: Annotated[str, Field(pattern=r"^[a-z][a-z0-9]+$")]
+    location: Region
     """Region of the stack's shared resources (monitoring workspace, fleet)."""
     name_prefix: Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,9}$")] = "aiplat"
     tags: dict[str, str] = Field(default_factory=dict)
@@ -87,18 +88,8 @@ class PlatformConfig(Spec):
                 Issue(("clusters", key, *issue.path), issue.problem, issue.got, issue.allowed, issue.fix)
                 for issue in pool_id_issues(cluster.gpu_pools)
             )
-        reserved = {"environment", "owner", "cost-center"}
-        for tag in self.tags:
-            if tag.lower() in reserved:
-                issues.append(
-                    Issue(
-                        ("tags", tag),
-                        "is set by the blueprint from environment/owner/costCenter",
-                        tag,
-                        "any other tag name",
-                        "remove it from tags and set the top-level key",
-                    )
-                )
+        issues.extend(tag_issues(self.tags))
+        issues.extend(connected_vnet_issues(self))
         if self.fleet is not None:
             issues.extend(fleet_issues(self.fleet, self.clusters, self.teams))
         issues.extend(dra_issues(self.dra, self.teams, self.clusters))
@@ -129,6 +120,100 @@ class PlatformConfig(Spec):
             "managed-by": "pulumi",
             "blueprint": PROJECT,
         }
+
+
+RESERVED_TAGS = {"environment", "owner", "cost-center", "managed-by", "blueprint"}
+"""Tag names the blueprint sets on every resource (``base_tags``); pools add ``ai-platform-*`` names."""
+MAX_TAGS = 50
+"""Azure allows 50 tags per resource (learn.microsoft.com/azure/azure-resource-manager/management/tag-resources,
+"Limitations"), the blueprint sets up to 7 (base_tags and a pool's colour and slot role)."""
+MAX_TAG_NAME = 512
+MAX_TAG_VALUE = 256
+"""Tag name and value lengths (same page: 'Tag names can't exceed 512 characters, tag values 256')."""
+_TAG_NAME_FORBIDDEN = "<>%&\\?/"
+"""Characters a tag name may not contain (same page: 'Tag names can't contain these characters: <, >, %, &, \\,
+?, /'); names starting with microsoft, azure or windows are reserved for Azure."""
+
+
+def tag_issues(tags: Mapping[str, str]) -> list[Issue]:
+    """Azure's tag rules and the names the blueprint owns."""
+    issues: list[Issue] = []
+    if len(tags) > MAX_TAGS - 7:
+        issues.append(
+            Issue(
+                ("tags",),
+                f"has too many tags ({len(tags)}; the blueprint adds up to 7 and Azure allows {MAX_TAGS})",
+                len(tags),
+                f"at most {MAX_TAGS - 7}",
+                "remove some tags",
+            )
+        )
+    for tag, value in tags.items():
+        bad = sorted({c for c in tag if c in _TAG_NAME_FORBIDDEN})
+        problem = None
+        if tag.lower() in RESERVED_TAGS or tag.lower().startswith(f"{PROJECT}-"):
+            issues.append(
+                Issue(
+                    ("tags", tag),
+                    "is set by the blueprint (environment/owner/costCenter, managed-by, blueprint, ai-platform-*)",
+                    tag,
+                    "any other tag name",
+                    "remove it from tags (set environment/owner/costCenter as top-level keys)",
+                )
+            )
+            continue
+        if not tag:
+            problem = "tag name is empty"
+        elif len(tag) > MAX_TAG_NAME:
+            problem = f"tag name is longer than {MAX_TAG_NAME} characters"
+        elif bad:
+            problem = f"tag name contains {' '.join(bad)}, which Azure refuses in tag names"
+        elif tag.lower().startswith(("microsoft", "azure", "windows")):
+            problem = "tag names starting with microsoft, azure or windows are reserved for Azure"
+        if problem is not None:
+            issues.append(
+                Issue(("tags", tag), problem, tag, f"1-{MAX_TAG_NAME} characters without < > % & \\ ? /", "rename it")
+            )
+        if len(value) > MAX_TAG_VALUE:
+            issues.append(
+                Issue(
+                    ("tags", tag),
+                    f"tag value is longer than {MAX_TAG_VALUE} characters ({len(value)})",
+                    value[:40] + "...",
+                    f"at most {MAX_TAG_VALUE} characters",
+                    "shorten the value",
+                )
+            )
+    return issues
+
+
+def connected_vnet_issues(cfg: PlatformConfig) -> list[Issue]:
+    """Clusters that Fleet or its mesh connects need VNets that do not overlap (peering and the mesh's routes
+    refuse overlapping address spaces); VNets are private ranges (checked per cluster, components/network.py)."""
+    if cfg.fleet is None:
+        return []
+    connected = [k for k in cfg.clusters if k in cfg.fleet.members or k in cfg.fleet.mesh]
+    issues: list[Issue] = []
+    for i, a in enumerate(connected):
+        net_a = cfg.clusters[a].network
+        for b in connected[i + 1 :]:
+            net_b = cfg.clusters[b].network
+            if (
+                net_a.existing_subnet_id is None
+                and net_b.existing_subnet_id is None
+                and net_a.vnet_cidr.overlaps(net_b.vnet_cidr)
+            ):
+                issues.append(
+                    Issue(
+                        ("clusters", b, "network", "vnetCidr"),
+                        f"overlaps clusters.{a}.network.vnetCidr ({net_a.vnet_cidr}); both clusters are connected "
+                        "by the fleet",
+                        str(net_b.vnet_cidr),
+                        f"a private range that does not overlap {net_a.vnet_cidr}",
+                        f"give clusters.{b} its own range, e.g. the next /16",
+                    )
+                )
+    return issues
 
 
 def namespace_values(config_map: Mapping[str, Any], namespace: str = PROJECT) -> dict[str, Any]:
@@ -172,8 +257,13 @@ def format_errors(exc: ValidationError, source: str, prefix: tuple[str | int, ..
     return lines
 
 
+def format_issues(issues: list[Issue], source: str) -> list[str]:
+    """One message line per issue, paths relative to the namespace root."""
+    return [_line(source, issue.path, issue) for issue in issues]
+
+
 def _line(source: str, path: tuple[str | int, ...], issue: Issue) -> str:
-    dotted = ".".join(str(p) for p in path)
+    dotted = ".".join(display_key(p) for p in path)
     key = f"{PROJECT}:{dotted}" if dotted else PROJECT
     text = f"{source}: {key}: {issue.problem} (got {_show(issue.got)}"
     if issue.allowed:

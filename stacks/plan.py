@@ -12,6 +12,7 @@ import contextlib
 import difflib
 import gc
 import json
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,11 +26,11 @@ from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.sync_await import _sync_await
 
-from components._common import PROJECT, ConfigError
+from components._common import PROJECT, ConfigError, display_key, input_issues, redacted, secret_problem
 from components.serving import stack_cost
 from components.serving.workload import token_config_keys
 from policies.offline import evaluate_plan
-from stacks.config import PlatformConfig, load_config
+from stacks.config import PlatformConfig, format_issues, load_config
 from stacks.platform import Platform, build_platform
 from stacks.rehearsal import Rehearsal, rehearse
 
@@ -97,6 +98,7 @@ def stack_file_from_text(stack: str, text: str, name: str) -> StackFile:
         raise ConfigError([f"{name}: expected a top-level 'config:' map"])
     config_map: dict[str, str] = {}
     secret_keys: list[str] = []
+    platform_values: dict[str, Any] = {}
     for key, value in raw.items():
         if not isinstance(key, str):
             raise ConfigError([f"{name}: config: keys must be strings (got {key!r})"])
@@ -106,8 +108,55 @@ def stack_file_from_text(stack: str, text: str, name: str) -> StackFile:
             secret_keys.append(full_key)
             config_map[full_key] = SECRET
             continue
+        _check_plaintext(full_key, value, name)
+        if full_key.startswith(f"{PROJECT}:"):
+            platform_values[full_key[len(PROJECT) + 1 :]] = value
         config_map[full_key] = _cli_string(value)
+    # The YAML types, before the CLI's string/JSON form loses them (a top-level `owner: ~` would arrive as
+    # "null", a date as a string): the same checks the models run on their input, on the values as typed.
+    issues = input_issues(PlatformConfig, platform_values, deep=True)
+    if issues:
+        raise ConfigError(format_issues(issues, name))
     return StackFile(stack, name, config_map, secret_keys)
+
+
+PROVIDER_SECRET_KEYS = frozenset(
+    {
+        "azure-native:clientSecret",
+        "azure-native:clientCertificatePassword",
+        "azure-native:oidcToken",
+        "azure-native:oidcRequestToken",
+    }
+)
+"""Provider settings that are credentials themselves (the azure-native provider's installation and configuration
+page, pulumi.com/registry/packages/azure-native/installation-configuration): never plaintext."""
+
+
+def _check_plaintext(full_key: str, value: Any, name: str) -> None:
+    """A plaintext value where an encrypted one belongs: anything in ``ai-platform-secrets``, and credentials in
+    the providers' namespaces (``ai-platform`` values are checked by the models, with their key paths)."""
+    namespace, _, short = full_key.partition(":")
+    shown = display_key(full_key)
+    fix = f"Fix: pulumi config set --secret {shown} <value> (and remove the plaintext line)"
+    if namespace == f"{PROJECT}-secrets":
+        raise ConfigError(
+            [
+                f"{name}: {shown}: is in plaintext, but every {namespace} value is a secret (got "
+                f"{redacted(str(value))}; allowed: a `secure:` value). {fix}"
+            ]
+        )
+    if namespace == PROJECT:
+        return
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    problem = secret_problem(short, text)
+    if full_key in PROVIDER_SECRET_KEYS:
+        problem = "is a provider credential"
+    elif full_key == "kubernetes:kubeconfig" and any(k in text for k in ("token:", "client-key-data:", "password:")):
+        problem = "is a kubeconfig with embedded credentials"
+    if problem is not None:
+        raise ConfigError(
+            [f"{name}: {shown}: {problem} in plaintext (got {redacted(text)}; allowed: a `secure:` value). {fix}"]
+        )
 
 
 def _read_text(path: Path) -> str:
@@ -171,7 +220,7 @@ class _Frame:
 
 def _dotted(path: tuple[str | int, ...]) -> str:
     """``config.ai-platform:clusters.weu1`` reads ``ai-platform:clusters.weu1`` as in config errors."""
-    parts = [str(p) for p in (path[1:] if path[:1] == ("config",) and len(path) > 1 else path)]
+    parts = [display_key(p) for p in (path[1:] if path[:1] == ("config",) and len(path) > 1 else path)]
     return ".".join(parts) or "(top level)"
 
 
@@ -278,10 +327,15 @@ def _check_namespace(key: str, name: str) -> None:
         return
     close = difflib.get_close_matches(namespace, KNOWN_NAMESPACES, n=1, cutoff=0.6)
     fix = (
-        f"Fix: did you mean {close[0]}:{key.split(':', 1)[1]}?" if close else "Fix: remove it or use a known namespace"
+        f"Fix: did you mean {close[0]}:{display_key(key.split(':', 1)[1])}?"
+        if close
+        else "Fix: remove it or use a known namespace"
     )
     raise ConfigError(
-        [f"{name}: {key}: unknown config namespace (got {namespace!r}; allowed: {', '.join(KNOWN_NAMESPACES)}). {fix}"]
+        [
+            f"{name}: {display_key(key)}: unknown config namespace (got {namespace!r}; allowed: "
+            f"{', '.join(KNOWN_NAMESPACES)}). {fix}"
+        ]
     )
 
 
@@ -474,6 +528,25 @@ class Plan:
             "policy": self.config.policy.to_json(),
             "outputs": self.outputs,
         }
+
+
+def plan_json(document: dict[str, Any]) -> str:
+    """The plan document as strict JSON: NaN and infinities are not JSON (``json.dumps`` would write them as
+    bare ``NaN``/``Infinity``, which other parsers refuse), so one stops the plan with the path that holds it."""
+    try:
+        return json.dumps(document, indent=2, sort_keys=False, allow_nan=False) + "\n"
+    except ValueError:
+        where = _non_finite(document, ()) or ()
+        raise ConfigError(
+            [f"plan: {'.'.join(str(p) for p in where) or '(root)'}: is not a finite number, so the plan is not JSON"]
+        ) from None
+
+
+def _non_finite(value: Any, path: tuple[str | int, ...]) -> tuple[str | int, ...] | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        return path
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    return next((p for k, v in items if (p := _non_finite(v, (*path, k))) is not None), None)
 
 
 def exit_code(violations: list[dict[str, Any]], findings: list[dict[str, Any]]) -> int:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from components.facts import LABEL_GROUP
+from benchmarks.scaled import scaled_plan
 from policies.offline import evaluate_plan
 from stacks.__main__ import main
 
@@ -177,27 +177,6 @@ def test_valid_plan_still_passes(
     target.write_text(json.dumps(valid_plan))
     assert main(["check", str(target)]) in (0, 1)
     assert capsys.readouterr().err == ""
-
-
-def scaled_plan(document: dict[str, Any], copies: int) -> dict[str, Any]:
-    """``document`` with every AgentPool copied ``copies`` times (distinct urns, names and blue/green groups,
-    so a copy is a new group of the same cluster, not a second active slot), cost as is."""
-    scaled = copy.deepcopy(document)
-    pools = [r for r in document["resources"] if r["type"] == "azure-native:containerservice:AgentPool"]
-    for n in range(copies):
-        for pool in pools:
-            clone = copy.deepcopy(pool)
-            clone["urn"] = f"{pool['urn']}-copy{n}"
-            clone["name"] = f"{pool['name']}-copy{n}"
-            labels = clone["inputs"].get("nodeLabels")
-            if isinstance(labels, dict) and isinstance(labels.get(LABEL_GROUP), str):
-                group = labels[LABEL_GROUP]
-                labels[LABEL_GROUP] = f"{group}c{n}"
-                name = clone["inputs"].get("agentPoolName")
-                if isinstance(name, str) and name.startswith(group):
-                    clone["inputs"]["agentPoolName"] = f"{group}c{n}{name[len(group) :]}"
-            scaled["resources"].append(clone)
-    return scaled
 
 
 def test_scaled_plan_same_verdicts(valid_plan: dict[str, Any]) -> None:

@@ -437,7 +437,15 @@ def prod_like() -> dict[str, Any]:
         "owner": "platform",
         "costCenter": "cc",
         "location": "westeurope",
-        "clusters": {"weu1": {"location": "westeurope", **cluster}, "neu1": {"location": "northeurope", **cluster}},
+        "clusters": {
+            "weu1": {"location": "westeurope", **cluster},
+            # Fleet members need VNets that do not overlap (stacks/config.py connected_vnet_issues).
+            "neu1": {
+                "location": "northeurope",
+                "network": {"vnetCidr": "10.11.0.0/16", "nodeSubnetCidr": "10.11.0.0/20"},
+                **cluster,
+            },
+        },
         "fleet": {
             "members": {"weu1": {"group": "canary"}, "neu1": {"group": "rest"}},
             "updateStrategy": {

@@ -97,6 +97,29 @@ def test_no_api_key_and_entra_tokens_through_workload_identity(plan_documents: d
         assert part in deps, part
 
 
+def test_no_azure_data_source_without_a_toolset_that_reaches_it(plan_documents: dict[str, dict[str, Any]]) -> None:
+    """Issue 16 item 1: no toolset of the pinned chart reaches managed Prometheus or Log Analytics with a workload
+    identity (docs/observability.md, "What is not wired"). So the values name only toolsets the chart's values.yaml
+    lists (``azuremonitormetrics``/``azuremonitorlogs`` of the unmerged HolmesGPT#782 are not among them),
+    ``prometheus/metrics`` stays off, and the identity gets no monitoring role it would never use."""
+    document = plan_documents["staging"]
+    (release,) = _holmes_releases(document)
+    toolsets = release["inputs"]["values"]["toolsets"]
+    chart_toolsets = set(_chart_values()["toolsets"])
+    assert set(toolsets) <= chart_toolsets, sorted(set(toolsets) - chart_toolsets)
+    assert not any(name.startswith("azuremonitor") for name in chart_toolsets)
+    assert toolsets["prometheus/metrics"] == {"enabled": False}
+    identity = next(r["urn"] for r in document["resources"] if r["name"] == "monitoring-holmes-identity")
+    grants = [
+        r
+        for r in _resources(document, "azure-native:authorization:RoleAssignment")
+        if identity in r.get("dependencies", [])
+    ]
+    assert [(g["name"], g["inputs"]["roleDefinitionId"].rsplit("/", 1)[-1]) for g in grants] == [
+        ("monitoring-holmes-openai-user", BUILTIN_ROLES["Cognitive Services OpenAI User"])
+    ]
+
+
 def test_azure_openai_account_refuses_keys(plan_documents: dict[str, dict[str, Any]]) -> None:
     document = plan_documents["staging"]
     (account,) = _resources(document, "azure-native:cognitiveservices:Account")

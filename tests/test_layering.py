@@ -27,10 +27,11 @@ from tests.conftest import ROOT
 PACKAGES = ("components", "stacks", "policies")
 
 COMPONENT_LAYERS: dict[str, int] = {
-    # Shared: facts, the configuration base and naming, SKU and price tables, teams.
+    # Shared: facts, the configuration base and naming, SKU and price tables, the Azure catalog, teams.
     "_common": 0,
     "facts": 0,
     "gpu_skus": 0,
+    "azure_catalog": 0,
     "pricing": 0,
     "teams": 0,
     # The cluster's parts.

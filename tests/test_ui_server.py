@@ -367,3 +367,93 @@ def test_an_unexpected_failure_is_one_line_not_a_dropped_connection(
 def test_host_names_of_the_server() -> None:
     assert allowed_hosts(8080) == {"127.0.0.1:8080", "localhost:8080"}
     assert allowed_hosts(80) == {"127.0.0.1:80", "localhost:80", "127.0.0.1", "localhost"}
+
+
+HF_CONFIGS = ROOT / "tests" / "fixtures" / "hf-configs"
+
+
+def test_an_imported_model_fits_changes_and_writes_as_params(ui: tuple[UiServer, Path]) -> None:
+    """Upload -> fit -> change -> write: the entry is a params-model, the written file plans, and editing the
+    deployment afterwards keeps its params."""
+    server, stack_file = ui
+    before = stack_file.read_text()
+    status, imported = api(
+        server, "POST", "/api/import", {"configJson": (HF_CONFIGS / "qwen2.5-7b-instruct.json").read_text()}
+    )
+    assert status == 200
+    assert (imported["key"], imported["source"]) == ("qwen2.5-7b-instruct", "Qwen/Qwen2.5-7B-Instruct")
+    qwen = {
+        "name": "qwen",
+        "team": "research",
+        "cluster": "weu1",
+        "model": "",
+        "params": imported["params"],
+        "precision": "int4",
+        "source": "Qwen/Qwen2.5-7B-Instruct-AWQ",
+        "hfToken": "",
+        "contextLength": 4096,
+        "concurrency": 4,
+        "replicas": 1,
+    }
+    status, fit = api(server, "POST", "/api/fit", qwen)
+    assert status == 200
+    assert fit["errors"] == []
+    assert fit["entry"]["params"] == imported["params"]
+    assert fit["default"] == "a100/blue/a100-1g"
+    status, change = api(server, "POST", "/api/change", qwen)
+    assert change["valid"], change["errors"]
+    assert "+      params:\n+        parametersBillions: 7.62\n+        layers: 28\n" in change["diff"]
+    assert "+      source: Qwen/Qwen2.5-7B-Instruct-AWQ\n" in change["diff"]
+    assert "model:" not in "".join(line for line in change["diff"].splitlines() if line.startswith("+"))
+    status, written = api(server, "POST", "/api/write", {**qwen, "confirm": True, "baseSha": change["baseSha"]})
+    assert (status, written["written"]) == (200, True)
+    try:
+        plan = run_plan("dev", stack_file)
+        assert plan.exit_code() == 0
+        assert plan.config.models["qwen"].params is not None
+        assert plan.config.models["qwen"].params.parameters_billions == 7.62
+        status, state = api(server, "GET", "/api/state")
+        assert state["modelEntries"]["qwen"]["params"] == imported["params"]
+        assert state["modelEntries"]["qwen"]["model"] is None
+        # Editing it (what the page's Edit sends, and a client that sends neither model nor params) keeps params.
+        edit = {**qwen, "replicas": 2}
+        bare = {k: v for k, v in edit.items() if k not in ("model", "params")}
+        for request_body in (edit, bare):
+            status, change = api(server, "POST", "/api/change", request_body)
+            assert change["valid"], change["errors"]
+            assert change["entry"]["params"] == imported["params"]
+            assert [line for line in change["diff"].splitlines() if line[:1] in "+-" and line[1:3] == "  "] == [
+                "-      replicas: 1",
+                "+      replicas: 2",
+            ]
+    finally:
+        stack_file.write_text(before)
+
+
+@pytest.mark.parametrize(
+    ("upload", "line"),
+    [
+        ("{not json", "my-model.json: config.json is not JSON (Expecting property name enclosed in double quotes"),
+        (
+            '{"model_type": "rwkv"}',
+            'my-model.json: model_type: is not an architecture the importer can count (got "rwkv")',
+        ),
+        (
+            '{"model_type": "llama", "hidden_size": 4096}',
+            "my-model.json: num_hidden_layers: is missing (got null). Fix: give config.json as published",
+        ),
+        ("[1, 2]", "my-model.json: config.json must be a JSON object (got list)"),
+    ],
+    ids=["not-json", "unknown-model-type", "missing-key", "not-an-object"],
+)
+def test_bad_uploads_get_one_line_naming_the_key(ui: tuple[UiServer, Path], upload: str, line: str) -> None:
+    status, body = api(ui[0], "POST", "/api/import", {"configJson": upload, "fileName": "my-model.json"})
+    assert status == 400
+    assert body["error"].startswith(line)
+    assert "\n" not in body["error"]
+
+
+def test_an_upload_name_that_is_a_path_is_not_echoed(ui: tuple[UiServer, Path]) -> None:
+    status, body = api(ui[0], "POST", "/api/import", {"configJson": "{", "fileName": "../../etc/<b>x"})
+    assert status == 400
+    assert body["error"].startswith("config.json: config.json is not JSON")

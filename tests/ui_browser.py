@@ -79,24 +79,49 @@ def running_server(stack: str, config_file: Path) -> Iterator[UiServer]:
         service.close()
 
 
+def open_page(driver: Any, url: str) -> None:
+    driver.get(url)
+    WebDriverWait(driver, 60).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true")
+
+
 def choose_fit_change(
     driver: Any, url: str, model: str, team: str, name: str, precision: str, produce: bool = True
 ) -> None:
     """What a person does: search the catalog, use a model, fill the form, show the fit, produce the change
     (``produce=False``: stop after the fit, or after the field errors the fit shows)."""
     wait = WebDriverWait(driver, 60)
-    driver.get(url)
-    wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true")
+    open_page(driver, url)
     search = driver.find_element(By.ID, "catalog-search")
     search.send_keys(model)
     row = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, f'#catalog-table tr[data-model="{model}"] button')))
     row.click()
+    fit_and_change(driver, team, name, precision, produce=produce)
+
+
+def upload_config(driver: Any, config_json: Path) -> str:
+    """Choose ``config_json`` in the import control; the line the page shows next to it once the import answers."""
+    result = driver.find_element(By.ID, "import-result")
+    driver.find_element(By.ID, "import-file").send_keys(str(config_json.resolve()))
+    WebDriverWait(driver, 60).until(lambda d: result.text)
+    return str(result.text)
+
+
+def fit_and_change(
+    driver: Any,
+    team: str,
+    name: str,
+    precision: str,
+    produce: bool = True,
+    fields: tuple[tuple[str, str], ...] = (("f-contextLength", "4096"), ("f-concurrency", "4")),
+) -> None:
+    """Fill the fit form (the model already chosen), show the fit and, with ``produce``, produce the change."""
+    wait = WebDriverWait(driver, 60)
     name_field = driver.find_element(By.ID, "f-name")
     name_field.clear()
     name_field.send_keys(name)
     Select(driver.find_element(By.ID, "f-team")).select_by_value(team)
     Select(driver.find_element(By.ID, "f-precision")).select_by_value(precision)
-    for field, value in (("f-contextLength", "4096"), ("f-concurrency", "4")):
+    for field, value in fields:
         element = driver.find_element(By.ID, field)
         element.clear()
         element.send_keys(value)

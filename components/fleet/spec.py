@@ -28,6 +28,8 @@ APPLINK_MEMBER_ID = resource_id_pattern("Microsoft.AppLink", "applinks", "appLin
 CPU_QUANTITY = r"^([0-9]+m|[0-9]+(\.[0-9]{1,3})?)$"
 MEMORY_QUANTITY = r"^[0-9]+(Ki|Mi|Gi|Ti|Pi|Ei)$"
 SDK_AUTO_UPGRADE_API = "2024-05-02-preview"
+INT32_MAX = 2**31 - 1
+"""The largest value of an ARM ``int32`` property (about 68 years in seconds)."""
 
 Channel = Literal["Stable", "Rapid", "NodeImage", "TargetKubernetesVersion"]
 NodeImageSelection = Literal["Latest", "Consistent"]
@@ -42,8 +44,10 @@ class FleetMemberSpec(Spec):
 class StageSpec(Spec):
     groups: Annotated[list[Annotated[str, Field(pattern=FLEET_CHILD_NAME)]], Field(min_length=1)]
     """Groups upgraded in parallel in this stage."""
-    after_stage_wait_in_seconds: Annotated[int, Field(ge=0)] = 0
-    """Soak time after this stage before the next starts (watch the canary's dashboards here)."""
+    after_stage_wait_in_seconds: Annotated[int, Field(ge=0, le=INT32_MAX)] = 0
+    """Soak time after this stage before the next starts (watch the canary's dashboards here). The REST API types
+    it int32 (``UpdateStage.afterStageWaitInSeconds``, ``int?`` in Azure.ResourceManager.ContainerServiceFleet):
+    anything larger is refused by Azure, so it is refused here first."""
 
 
 class UpdateStrategySpec(Spec):

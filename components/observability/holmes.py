@@ -20,10 +20,13 @@ HolmesGPT take Entra tokens from ``DefaultAzureCredential`` for Azure OpenAI ins
 401 until it has.
 
 Data sources: Kubernetes objects, events and pod logs (toolsets ``kubernetes/core``, ``kubernetes/logs``) through
-the read-only role. The Prometheus toolset is off: HolmesGPT's ``prometheus/metrics`` toolset sends static headers
-only, and the Azure Monitor workspace's query endpoint needs an Entra token per request (docs/observability.md,
-"HolmesGPT"). Toolsets that reach outside the cluster (``internet``, ``robusta``) or run shell commands (``bash``)
-are off, and so is telemetry.
+the read-only role. Managed Prometheus and Log Analytics are not wired, because no HolmesGPT toolset verified for
+the pinned release reaches them with a workload identity: ``azuremonitor-metrics`` and ``azuremonitorlogs`` exist
+only in the unmerged HolmesGPT/holmesgpt#782 ("CLI only"), and the Azure mode of ``prometheus/metrics``
+(HolmesGPT/holmesgpt#1361) accepts a client secret or the node's IMDS identity, not a federated token: with only the
+webhook's ``AZURE_CLIENT_ID``/``AZURE_TENANT_ID`` it falls back to unauthenticated requests (docs/observability.md,
+"HolmesGPT", has the sources). So ``prometheus/metrics`` stays off. Toolsets that reach
+outside the cluster (``internet``, ``robusta``) or run shell commands (``bash``) are off, and so is telemetry.
 """
 
 from __future__ import annotations

@@ -372,8 +372,9 @@ class KubeStateMetricsSpec(Spec):
 class DcgmExporterSpec(Spec):
     enabled: bool = True
     chart_version: Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+$")] = DCGM_CHART_VERSION
-    scrape_interval: Annotated[str | None, Field(pattern=r"^[1-9][0-9]*s$")] = None
-    """Defaults to 30s, or 60s in ``light`` mode."""
+    scrape_interval: Annotated[str | None, Field(pattern=r"^([1-9][0-9]?|[12][0-9]{2}|300)s$")] = None
+    """Defaults to 30s, or 60s in ``light`` mode; 1s..300s: Prometheus forgets a series 5 minutes after its last
+    sample (the query lookback delta), so a longer interval makes GPU series and their alerts blink out."""
 
 
 class MonitoringSpec(Spec):

@@ -187,7 +187,7 @@ class ModelDeploymentSpec(Spec):
     """Weight precision; defaults to the model's. Served from a pre-quantized checkpoint (catalog ``sources``)."""
     kv_cache_dtype: Literal["auto", "fp8"] = "auto"
     replicas: Annotated[int, Field(ge=1, le=64)] = 1
-    context_length: Annotated[int, Field(ge=256)] = 8192
+    context_length: Annotated[int, Field(ge=256, le=10_000_000)] = 8192
     """Longest sequence (prompt + output) per request: vLLM ``--max-model-len``."""
     concurrency: Annotated[int, Field(ge=1, le=4096)] = 8
     """Sequences served at once per replica with a full context each: vLLM ``--max-num-seqs``."""
@@ -249,7 +249,7 @@ class ModelDeploymentSpec(Spec):
                     None,
                     "a quantized repository id",
                     "set source to the quantized checkpoint"
-                    + (f" (the catalog has {', '.join(sorted(arch.sources))})" if arch else ""),
+                    + (f" (the catalog has {', '.join(sorted(arch.sources))})" if arch and arch.sources else ""),
                 )
             )
         if self.source_precision is not None and not self.source:

@@ -229,7 +229,8 @@ class Handler(BaseHTTPRequestHandler):
         text = body.get("configJson")
         if not isinstance(text, str):
             raise RequestError("configJson: the uploaded config.json's text is required")
-        self._json(HTTPStatus.OK, self.server.service.import_model(text))
+        name = body.get("fileName")
+        self._json(HTTPStatus.OK, self.server.service.import_model(text, name if isinstance(name, str) else None))
 
 
 def serve(service: StackService, port: int) -> UiServer:

@@ -39,6 +39,8 @@ from stacks.plan import (
 from stacks.ui.stackedit import SECRET_PREFIX, existing_entry, set_model, unified_diff
 from stacks.ui.whatif import model_entry, what_if
 
+_UPLOAD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,99}$")
+"""An uploaded file's name as the browser reports it (no path); anything else is called config.json."""
 _FIELD = re.compile(rf"^[^:]+: {PROJECT}:models\.(?P<name>[^.\s:]+)(?:\.(?P<field>[A-Za-z]+))?[.:\s]")
 
 
@@ -286,10 +288,13 @@ class StackService:
         return {"written": True, "file": self.filename, "sha": _sha(proposal.new_text)}
 
     # --- model import ------------------------------------------------------------------------------
-    def import_model(self, text: str) -> dict[str, Any]:
-        """The uploaded config.json as a stack file's ``params`` (``python -m stacks model import``'s counting)."""
+    def import_model(self, text: str, file_name: str | None = None) -> dict[str, Any]:
+        """The uploaded config.json as a stack file's ``params`` (``python -m stacks model import``'s counting):
+        ``{key, source, params}``, or one line naming the key (the upload's own file name when it is a plain one).
+        """
+        label = file_name if file_name and _UPLOAD_NAME.match(file_name) else "config.json"
         try:
-            return params_from_config_json(text)
+            return params_from_config_json(text, label)
         except ConfigError as exc:
             raise RequestError(exc.lines[0]) from None
 
@@ -318,8 +323,12 @@ def _entry_of(spec: Any) -> dict[str, Any]:
         "team": spec.team,
         "cluster": spec.cluster,
         "model": spec.model,
+        # A model given by params (an imported config.json): the page offers it as "imported" and sends these
+        # back, so editing the deployment keeps them (exactly the keys the file has).
+        "params": spec.params.model_dump(by_alias=True, exclude_unset=True) if spec.params else None,
         "precision": spec.precision,
         "source": spec.source,
+        "hfToken": spec.hf_token,
         "contextLength": spec.context_length,
         "concurrency": spec.concurrency,
         "replicas": spec.replicas,

@@ -11,8 +11,10 @@ validated configuration with the candidate deployment added:
   load-time quantization are judged exactly as ``stacks plan`` would judge the edited file;
 * standby colours are listed too, never as fits: placement uses the active colour only.
 
-The cheapest option is the one the analysis would choose unpinned (its ranking); the fewest-GPU option holds
-the smallest share of physical GPUs. No fit arithmetic lives here.
+The cheapest option costs least per replica (the fit's ranking); the fewest-GPU option holds the smallest share
+of physical GPUs; the default is where the analysis puts the deployment when nothing is pinned (its stack-wide
+packing may prefer a GPU another deployment already holds), so a change pins ``pool``/``profile`` exactly when
+the chosen option is not that one. No fit arithmetic lives here.
 """
 
 from __future__ import annotations
@@ -29,8 +31,25 @@ from components.serving.fit import Candidate, Fit, _rank, candidates, colour_vie
 from components.serving.workload import load_issues
 from stacks.config import PlatformConfig, format_errors
 
-MODEL_FIELDS = ("team", "cluster", "model", "precision", "source", "contextLength", "concurrency", "replicas")
-"""The ``models.<name>`` keys the page edits, in the order it writes them."""
+MODEL_FIELDS = (
+    "team",
+    "cluster",
+    "model",
+    "params",
+    "precision",
+    "source",
+    "hfToken",
+    "contextLength",
+    "concurrency",
+    "replicas",
+)
+"""The ``models.<name>`` keys the page edits, in the order it writes them. ``model`` (a catalog key) and
+``params`` (an imported config.json's architecture, ``ModelParams``) are exclusive: the one the request gives
+replaces the other."""
+KEPT_UNLESS_SENT = ("hfToken",)
+"""Managed keys a request that does not mention them leaves as the file has them (an API client that predates
+the field must not drop a token key); the page always sends them, an empty value removes the key."""
+MODEL_KINDS = ("model", "params")
 
 
 _MODELS: TypeAdapter[dict[str, ModelDeploymentSpec]] = TypeAdapter(
@@ -67,19 +86,32 @@ class WhatIf:
 def model_entry(request: dict[str, Any], existing: dict[str, Any] | None = None) -> dict[str, Any]:
     """The ``models.<name>`` map the request describes, keys in stack-file order, empty values left out.
 
-    ``existing``: the entry as the stack file has it now. Its keys the page does not manage (``hfToken``,
-    ``kvCacheDtype``, ``image``, ...) stay, in their place; the managed ones take the request's values.
+    ``existing``: the entry as the stack file has it now. Its keys the page does not manage (``kvCacheDtype``,
+    ``image``, ...) stay, in their place; the managed ones take the request's values. A request that names
+    neither ``model`` nor ``params`` keeps the existing one (editing a params-model keeps its params), and
+    ``hfToken`` stays unless the request sends it.
     """
     managed = (*MODEL_FIELDS, "pool", "profile")
     wanted: dict[str, Any] = {}
     for key in managed:
         value = request.get(key)
-        if value is None or value == "":
+        if value is None or value in ("", {}):
             continue
         if key in ("contextLength", "concurrency", "replicas") and isinstance(value, str) and value.strip().isdigit():
             value = int(value.strip())
         wanted[key] = value
-    entry = {k: wanted.get(k, v) for k, v in (existing or {}).items() if k not in managed or k in wanted}
+    kept = {k for k in KEPT_UNLESS_SENT if k not in request}
+    if not any(k in wanted for k in MODEL_KINDS):
+        kept.update(MODEL_KINDS)
+    entry: dict[str, Any] = {}
+    for old_key, value in (existing or {}).items():
+        key = old_key
+        if key in MODEL_KINDS and key not in wanted and key not in kept:
+            key = next(k for k in MODEL_KINDS if k != key)  # model <-> params: the new one takes the old place
+            if key not in wanted:
+                continue
+        if key not in managed or key in wanted or key in kept:
+            entry[key] = wanted.get(key, value)
     entry.update((k, v) for k, v in wanted.items() if k not in entry)
     return entry
 
@@ -108,7 +140,7 @@ def what_if(
     standby_view = colour_view(cluster, standby=True)
     standby = candidates(spec, standby_view, offers_for(cfg.dra, standby_view), table, allowed)
     ranked = sorted((c for c in active if c.fits), key=_rank)
-    result.default = _id(ranked[0]) if ranked else None
+    result.default = _default(cfg, table, name, spec)
     for candidate in active:
         result.options.append(_option(cfg, table, name, spec, candidate))
     for candidate in standby:
@@ -132,6 +164,17 @@ def what_if(
             option["cheapest"] = option["id"] == result.cheapest
             option["fewestGpus"] = option["id"] == result.fewest_gpus
     return result
+
+
+def _default(cfg: PlatformConfig, table: PriceTable, name: str, spec: ModelDeploymentSpec) -> str | None:
+    """Where ``stacks plan`` puts the deployment when the change pins nothing: the stack-wide packing's choice
+    (fewest GPUs, then cost: a deployment may join a GPU another one already holds rather than take the
+    cheapest-per-replica offer), or None when the plan would refuse it."""
+    plan, issues = analyse(replace(cfg.serving, models={**cfg.models, name: spec}), table)
+    if any(tuple(i.path[:2]) == ("models", name) for i in issues):
+        return None
+    chosen = plan.fits[name].chosen if name in plan.fits else None
+    return _id(chosen) if chosen is not None else None
 
 
 def _id(candidate: Candidate) -> str:

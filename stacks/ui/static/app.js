@@ -3,10 +3,14 @@
 "use strict";
 
 const TOKEN = document.querySelector('meta[name="csrf-token"]').content;
-const FIELDS = ["name", "model", "team", "cluster", "precision", "source", "contextLength", "concurrency", "replicas"];
+const FIELDS = ["name", "model", "team", "cluster", "precision", "source", "hfToken", "contextLength", "concurrency", "replicas"];
+const IMPORTED_PREFIX = "imported:";
 const SVG = "http://www.w3.org/2000/svg";
 let STATE = null;
 let CATALOG = [];
+// Models given by params: uploaded config.json files (this page session) and the stack's own params-models.
+// key -> {key, source, params, from}
+const IMPORTED = new Map();
 let FIT = null;
 let SELECTED = null;
 let PROPOSAL = null;
@@ -71,7 +75,9 @@ function renderState(state) {
     el("td", {}, Object.entries(team.profiles).map(([p, n]) => `${p}: ${n}`).join(", ") || "(none)"),
     el("td", {}, team.mtls ? "yes" : "no"))));
   fill(document.querySelector("#models-table tbody"), state.models.map((m) => el("tr", {},
-    el("td", {}, m.model), el("td", {}, m.team), el("td", {}, m.catalogModel), el("td", {}, m.precision),
+    el("td", {}, m.model), el("td", {}, m.team),
+    el("td", {}, m.catalogModel === "custom" ? badge("imported", "imported") : m.catalogModel, m.catalogModel === "custom" ? " params" : ""),
+    el("td", {}, m.precision),
     el("td", {}, `${m.cluster}/${m.pool}/${m.profile}`), el("td", {}, m.gpus),
     el("td", {}, `${m.neededGibPerGpu}/${m.availableGibPerGpu}`), el("td", {}, usd(m.monthlyUsd)),
     el("td", {}, el("button", { type: "button", class: "edit", onclick: () => editModel(m.model) }, "Edit")))));
@@ -84,6 +90,37 @@ function renderState(state) {
   renderArchitecture(state);
   fillSelect("f-team", state.teams.map((t) => t.name));
   fillSelect("f-cluster", state.clusters.map((c) => c.id));
+  for (const [name, entry] of Object.entries(state.modelEntries)) {
+    // Keyed models.<name> so that an upload never shadows what the file holds.
+    if (entry.params) IMPORTED.set(`models.${name}`, { key: `models.${name}`, source: entry.source, params: entry.params, from: `${state.file} models.${name}` });
+  }
+  renderModels();
+}
+
+function renderModels() {
+  // The model choice: the catalog's keys, then every imported model (its value names it as imported).
+  const select = document.getElementById("f-model");
+  const current = select.value;
+  const options = CATALOG.map((m) => el("option", { value: m.key }, m.key));
+  for (const m of IMPORTED.values()) options.push(el("option", { value: IMPORTED_PREFIX + m.key }, `${m.key} (imported)`));
+  select.replaceChildren(...options);
+  if ([...select.options].some((o) => o.value === current)) select.value = current;
+  if (CATALOG.length) renderCatalog();
+  describeModel();
+}
+
+function describeModel() {
+  const value = document.getElementById("f-model").value;
+  const info = document.getElementById("model-info");
+  if (!value.startsWith(IMPORTED_PREFIX)) { info.textContent = ""; return; }
+  const m = IMPORTED.get(value.slice(IMPORTED_PREFIX.length));
+  info.textContent = m ? `imported from ${m.from}: params ${paramsText(m.params)}` : "";
+}
+
+function paramsText(p) {
+  return `${p.parametersBillions}B parameters${p.activeParametersBillions ? ` (${p.activeParametersBillions}B active)` : ""}, ${p.layers} layers, `
+    + `${p.attentionHeads} heads / ${p.kvHeads} KV heads x ${p.headDim}${p.kvCacheDim ? `, latent KV ${p.kvCacheDim}` : ""}, `
+    + `max context ${p.maxContext}, ${p.defaultPrecision || "bf16"}`;
 }
 
 function fillSelect(id, values) {
@@ -144,21 +181,38 @@ function renderCatalog() {
   const sizeMax = parseFloat(document.getElementById("size-max").value);
   const contextMin = parseInt(document.getElementById("context-min").value, 10);
   const gated = document.getElementById("gated").value;
-  const rows = CATALOG.filter((m) => (!query || m.key.includes(query))
+  const wanted = (m, isGated) => (!query || m.key.includes(query))
     && (Number.isNaN(sizeMax) || m.parametersBillions <= sizeMax)
     && (Number.isNaN(contextMin) || m.maxContext >= contextMin)
-    && (gated === "any" || (gated === "yes") === m.gated))
+    && (gated === "any" || (gated === "yes") === isGated);
+  // Imported models first: whether their repository is gated is not in config.json (the gated filter skips them).
+  const imported = [...IMPORTED.values()].filter((m) => gated === "any" && wanted({ key: m.key, ...m.params }, false))
+    .map((m) => el("tr", { "data-model": IMPORTED_PREFIX + m.key, class: "imported" },
+      el("td", {}, m.key, " ", badge("imported", "imported")), el("td", {}, m.params.parametersBillions),
+      el("td", {}, m.params.maxContext.toLocaleString("en-US")),
+      el("td", {}, m.source ? `${m.params.defaultPrecision || "bf16"} (${m.source})` : "none yet: set the checkpoint (source)"),
+      el("td", {}, "unknown: set hfToken if gated or private"),
+      el("td", {}, el("button", { type: "button", class: "use", onclick: () => useModel(IMPORTED_PREFIX + m.key) }, "Use"))));
+  const rows = CATALOG.filter((m) => wanted(m, m.gated))
     .map((m) => el("tr", { "data-model": m.key },
       el("td", {}, m.key), el("td", {}, m.parametersBillions), el("td", {}, m.maxContext.toLocaleString("en-US")),
       el("td", {}, m.precisions.join(", ")), el("td", {}, m.gated ? "gated (token)" : "open"),
       el("td", {}, el("button", { type: "button", class: "use", onclick: () => useModel(m.key) }, "Use"))));
-  fill(document.querySelector("#catalog-table tbody"), rows);
+  fill(document.querySelector("#catalog-table tbody"), [...imported, ...rows]);
 }
 
-function useModel(key) {
-  document.getElementById("f-model").value = key;
+function useModel(value) {
+  document.getElementById("f-model").value = value;
+  const key = value.startsWith(IMPORTED_PREFIX) ? value.slice(IMPORTED_PREFIX.length) : value;
+  if (value.startsWith(IMPORTED_PREFIX)) {
+    // vLLM downloads the checkpoint: prefill the repository config.json names (editable, required).
+    const source = document.getElementById("f-source");
+    const m = IMPORTED.get(key);
+    if (m && m.source) source.value = m.source;
+  }
   const name = document.getElementById("f-name");
-  if (!name.value) name.value = key.replace(/[^a-z0-9-]/g, "-").replace(/^-+|-+$/g, "").slice(0, 40);
+  if (!name.value) name.value = key.replace(/[^a-z0-9-]/g, "-").replace(/-+/g, "-").replace(/^-+|-+$/g, "").slice(0, 40).replace(/-+$/, "");
+  describeModel();
   document.getElementById("fit").scrollIntoView();
 }
 
@@ -170,25 +224,40 @@ function editModel(name) {
     const value = entry[field];
     document.getElementById(`f-${field}`).value = value === null || value === undefined ? "" : String(value);
   }
+  if (entry.params) document.getElementById("f-model").value = `${IMPORTED_PREFIX}models.${name}`;  // keeps its params
+  describeModel();
   document.getElementById("fit").scrollIntoView();
 }
 
 async function importConfig(event) {
   const file = event.target.files[0];
   const out = document.getElementById("import-result");
+  out.textContent = "";
+  out.className = "muted";
   if (!file) return;
+  let result;
   try {
-    const result = await api("/api/import", { configJson: await file.text() });
-    out.textContent = `imported: ${JSON.stringify(result.params)}`;
+    result = await api("/api/import", { configJson: await file.text(), fileName: file.name });
   } catch (error) {
-    out.textContent = error.message;
+    out.textContent = error.message;  // the importer's one line, naming the key
+    out.className = "field-error";
+    return;
   }
+  IMPORTED.set(result.key, { key: result.key, source: result.source, params: result.params, from: file.name });
+  renderModels();
+  useModel(IMPORTED_PREFIX + result.key);
+  out.textContent = `imported ${result.key}: ${paramsText(result.params)}` + (result.source ? `; checkpoint ${result.source}` : "; config.json names no repository: set the checkpoint (source)");
 }
 
 // --- fit ----------------------------------------------------------------------------------------
 function formValues() {
   const values = {};
   for (const field of FIELDS) values[field] = document.getElementById(`f-${field}`).value.trim();
+  if (values.model.startsWith(IMPORTED_PREFIX)) {
+    // An imported model goes into the stack file as its params (ModelDeploymentSpec.params), not a catalog key.
+    values.params = IMPORTED.get(values.model.slice(IMPORTED_PREFIX.length)).params;
+    values.model = "";
+  }
   for (const field of ["contextLength", "concurrency", "replicas"]) {
     if (/^\d+$/.test(values[field])) values[field] = parseInt(values[field], 10);
   }
@@ -200,7 +269,8 @@ function clearErrors() { for (const node of document.querySelectorAll(".field-er
 function showErrors(lines) {
   for (const line of lines) {
     const match = line.match(/ai-platform:models\.[^.\s:]+\.([A-Za-z]+)[.:\s]/);
-    const field = match && FIELDS.includes(match[1]) ? match[1] : (/ai-platform:models\.[^.\s:]+: /.test(line) ? "name" : "");
+    const named = match && match[1] === "params" ? "model" : match && match[1];  // params: the imported model
+    const field = named && FIELDS.includes(named) ? named : (/ai-platform:models\.[^.\s:]+: /.test(line) ? "name" : "");
     const target = document.getElementById(`err-${field}`);
     target.textContent = target.textContent ? `${target.textContent} ${line}` : line;
   }
@@ -210,6 +280,11 @@ async function showFit(event) {
   event.preventDefault();
   clearErrors();
   resetChange();
+  FIT = null;
+  SELECTED = null;
+  fill(document.querySelector("#fit-table tbody"), []);
+  document.getElementById("fit-summary").textContent = "";
+  document.getElementById("change-btn").disabled = true;
   const values = formValues();
   try {
     FIT = await api("/api/fit", values);
@@ -227,6 +302,7 @@ function renderFit() {
     const marks = [];
     if (o.cheapest) marks.push(badge("cheapest", "cheapest"));
     if (o.fewestGpus) marks.push(badge("fewest GPUs", "fewest"));
+    if (o.id === FIT.default) marks.push(badge("plan's choice", "default"));
     const radio = el("input", { type: "radio", name: "option", value: o.id, disabled: !o.fits, checked: o.id === SELECTED, onchange: () => { SELECTED = o.id; resetChange(); renderFit(); } });
     const throughput = o.throughput ? `${o.throughput.tokensPerSecond}` : "n/a";
     const verdict = o.fits ? [badge("fits", "ok"), ...marks] : [badge("does not fit", "bad"), o.reasons.join("; ")];
@@ -317,11 +393,10 @@ async function writeChange() {
 async function start() {
   const [state, catalog] = await Promise.all([api("/api/state"), api("/api/catalog")]);
   CATALOG = catalog.models;
-  fillSelect("f-model", CATALOG.map((m) => m.key));
   renderState(state);
-  renderCatalog();
   for (const id of ["catalog-search", "size-max", "context-min", "gated"]) document.getElementById(id).addEventListener("input", renderCatalog);
   document.getElementById("import-file").addEventListener("change", importConfig);
+  document.getElementById("f-model").addEventListener("change", describeModel);
   document.getElementById("fit-form").addEventListener("submit", showFit);
   document.getElementById("change-btn").addEventListener("click", produceChange);
   document.getElementById("confirm").addEventListener("change", (e) => { document.getElementById("write-btn").disabled = !(e.target.checked && PROPOSAL && PROPOSAL.valid); });
