@@ -197,6 +197,9 @@ class FeaturesSpec(Spec):
     """Ship metrics to the stack's Azure Monitor workspace."""
     fleet: bool = True
     """Join the stack's Fleet (when ``fleet`` is configured)."""
+    ai_toolchain_operator: bool = False
+    """Switch on the AKS AI toolchain operator add-on (KAITO) even without a ``runtime: kaito`` model here
+    (a model with that runtime switches it on by itself)."""
 
 
 class ClusterSpec(Spec):
@@ -311,6 +314,8 @@ class ClusterArgs:
     kubelogin: KubeloginMode = "azurecli"
     protect: bool = False
     name_prefix: str = "aiplat"
+    ai_toolchain_operator: bool = False
+    """``aiToolchainOperatorProfile.enabled``: the AKS AI toolchain operator add-on (KAITO CRDs and controllers)."""
 
 
 @dataclass
@@ -450,6 +455,11 @@ class AksCluster(pulumi.ComponentResource):
             ),
             addon_profiles=addons or None,
             azure_monitor_profile=args.azure_monitor_profile,
+            # KAITO as the managed add-on (ARM aiToolchainOperatorProfile, in the SDK's default API version); unset
+            # when off, so clusters without it send what they did before.
+            ai_toolchain_operator_profile=cs.ManagedClusterAIToolchainOperatorProfileArgs(enabled=True)
+            if args.ai_toolchain_operator
+            else None,
             # The AKS-managed Azure Blob CSI driver mounts the weight cache (only when it is on).
             storage_profile=cs.ManagedClusterStorageProfileArgs(
                 blob_csi_driver=cs.ManagedClusterStorageProfileBlobCSIDriverArgs(enabled=True)

@@ -38,7 +38,7 @@ from components.observability import (
     read_webhook_secrets,
     stack_outputs,
 )
-from components.serving import ModelServing, ModelServingArgs, analyse
+from components.serving import ModelServing, ModelServingArgs, analyse, uses_kaito
 from components.serving.cache import ModelWeightCache, ModelWeightCacheArgs
 from components.serving.fit import Fit
 from components.serving.workload import read_hf_tokens
@@ -93,6 +93,7 @@ def build_platform(cfg: PlatformConfig) -> Platform:
                 protect=cfg.protect,
                 name_prefix=cfg.name_prefix,
                 azure_monitor_profile=cluster_monitor_profile(cfg.monitoring, spec),
+                ai_toolchain_operator=spec.features.ai_toolchain_operator or uses_kaito(cfg.serving, key),
                 addon_profiles={"omsagent": omsagent_addon(logs.workspace_id)}
                 if logs is not None and logged and cfg.monitoring.logs.container_logs
                 else {},
@@ -167,12 +168,14 @@ def build_platform(cfg: PlatformConfig) -> Platform:
         fits = [f for f in serving.fits.values() if f.spec.cluster == key and f.chosen is not None]
         pools = {slot.pool_name: pool for slot, pool in zip(handle.gpu_slots, handle.gpu_pool_resources, strict=True)}
         cached: dict[str, list[pulumi.Resource]] = {}
-        if fits and handle.weight_cache is not None:
+        # The weight cache serves vLLM Deployments; KAITO and KubeRay pods download their checkpoints themselves.
+        cacheable = [f for f in fits if f.spec.runtime == "vllm"]
+        if cacheable and handle.weight_cache is not None:
             # Checkpoints downloaded once per cluster by fill Jobs; the model pods mount them read-only.
             weight_cache = ModelWeightCache(
                 f"{key}-weights",
                 ModelWeightCacheArgs(
-                    fits=fits,
+                    fits=cacheable,
                     cache=handle.weight_cache,
                     oidc_issuer_url=handle.cluster.oidc_issuer_profile.apply(lambda p: p.issuer_url if p else ""),
                     provider=handle.provider,

@@ -34,8 +34,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
+
 from components.facts import BUILTIN_ROLES
 from components.serving import timing
+from components.serving.runtimes import kaito, kuberay
 from components.serving.spec import catalog
 from components.weight_cache import CACHE_LABEL, CLAIM_READ, model_path
 from stacks.critical_path import (
@@ -60,6 +63,14 @@ RELEASE = "kubernetes:helm.sh/v3:Release"
 SERVICE = "kubernetes:core/v1:Service"
 WORKLOAD_TYPES = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet")
 JOB = "kubernetes:batch/v1:Job"
+WORKSPACE = f"kubernetes:{kaito.API_VERSION}:Workspace"
+RAY_SERVICE = f"kubernetes:{kuberay.API_VERSION}:RayService"
+OPERATOR_WORKLOADS = {WORKSPACE: "kaito", RAY_SERVICE: "kuberay"}
+"""Custom resources whose operator creates the GPU pods (KAITO, KubeRay), with their runtime."""
+WAIT_FOR = "pulumi.com/waitFor"
+GENERIC_AWAIT = DEFAULT_AWAIT_MINUTES["kubernetes:apps/v1:Deployment"]
+"""pulumi-kubernetes awaits a resource with the ``pulumi.com/waitFor`` annotation like its built-in kinds (10
+minutes unless ``customTimeouts`` or ``pulumi.com/timeoutSeconds`` say otherwise)."""
 CLUSTER_ADMIN_ROLE = BUILTIN_ROLES["Azure Kubernetes Service RBAC Cluster Admin"]
 WAIT_TYPES = ("pulumi-python:dynamic:", "time:index:Sleep", "pulumiverse-time:")
 """Resources that only wait (a dynamic provider, a time Sleep): what turns a role assignment into access."""
@@ -313,6 +324,46 @@ def _weights_gib(container: Mapping[str, Any], pod: Mapping[str, Any]) -> float:
     return 0.0
 
 
+def _catalog_gib(source: str | None) -> float | None:
+    for arch in catalog().values():
+        for precision, repo in arch.sources.items():
+            if source and repo == source:
+                return timing.checkpoint_gib(arch.parameters_billions, precision)
+    return None
+
+
+def operator_pod(r: Mapping[str, Any]) -> tuple[dict[str, Any], float, float, int, str | None] | None:
+    """For a KAITO Workspace or a KubeRay RayService: the GPU pod its operator creates (scheduling terms), the GiB
+    it downloads and loads, the minutes the runtime adds before loading (timing.RUNTIME_START_MINUTES), and how many
+    such pods there are (each downloads the checkpoint), and the checkpoint's repository."""
+    runtime = OPERATOR_WORKLOADS.get(r["type"])
+    if runtime is None:
+        return None
+    inputs = dict(r.get("inputs") or {})
+    start = timing.RUNTIME_START_MINUTES[runtime].value
+    if runtime == "kaito":
+        preset = str(((inputs.get("inference") or {}).get("preset") or {}).get("name") or "")
+        model = next((m for m, p in kaito.PRESETS.items() if p.name == preset), None)
+        arch = catalog().get(model or "")
+        weights = timing.checkpoint_gib(arch.parameters_billions, arch.default_precision) if arch else 0.0
+        count = as_int((inputs.get("resource") or {}).get("count"), 1)
+        return kaito.pod_view(inputs), weights, start, count, arch.source if arch else None
+    gpu = [(pod, count) for pod, count in kuberay.worker_pods(inputs) if pod.get("resourceClaims")]
+    if not gpu:
+        return None
+    serve = yaml.safe_load(str((inputs.get("spec") or {}).get("serveConfigV2") or "")) or {}
+    sources = [
+        (c.get("model_loading_config") or {}).get("model_source")
+        for app in serve.get("applications") or []
+        for c in (app.get("args") or {}).get("llm_configs") or []
+    ]
+    found = _catalog_gib(sources[0] if sources else None)
+    pod, count = gpu[0]
+    main = (pod.get("containers") or [{}])[0]
+    source = str(sources[0]) if sources and sources[0] else None
+    return pod, found if found is not None else _weights_gib(main, pod), start, count, source
+
+
 def _go_minutes(duration: str) -> float | None:
     """A Go duration (``"1h30m"``, ``"600s"``; the format of custom_timeouts) in minutes, None if not one."""
     parts = re.findall(r"(\d+(?:\.\d+)?)(h|ms|us|µs|ns|m|s)", duration)
@@ -339,7 +390,7 @@ def await_timeout(r: Mapping[str, Any]) -> tuple[float | None, str]:
     if type_.startswith("kubernetes:"):
         if str(annotations.get("pulumi.com/skipAwait", "")).lower() == "true":
             return None, "pulumi.com/skipAwait"
-        if type_ not in DEFAULT_AWAIT_MINUTES:
+        if type_ not in DEFAULT_AWAIT_MINUTES and WAIT_FOR not in annotations:
             return None, "not awaited"
         # Precedence: customTimeouts, then the annotation, then the default (pulumi/pulumi-kubernetes#672).
         if custom is not None:
@@ -347,7 +398,8 @@ def await_timeout(r: Mapping[str, Any]) -> tuple[float | None, str]:
         seconds = annotations.get("pulumi.com/timeoutSeconds")
         if seconds is not None and str(seconds).isdigit():
             return int(seconds) / 60, "pulumi.com/timeoutSeconds"
-        return DEFAULT_AWAIT_MINUTES[type_].value, DEFAULT_AWAIT_MINUTES[type_].source
+        default = DEFAULT_AWAIT_MINUTES.get(type_, GENERIC_AWAIT)
+        return default.value, default.source
     if custom is not None:
         return custom, "customTimeouts.create"
     return None, "provider default"
@@ -393,11 +445,17 @@ def rehearse(resources: Iterable[Mapping[str, Any]]) -> Rehearsal:
 
     # GPU workloads: pods wait for a node of a pool they can land on.
     gpu_facts: dict[str, dict[str, Any]] = {}
-    for r in index.of_type(*WORKLOAD_TYPES, JOB):
+    for r in index.of_type(*WORKLOAD_TYPES, JOB, *OPERATOR_WORKLOADS):
         fill = r["type"] == JOB and (_meta(r).get("labels") or {}).get(CACHE_LABEL) == "fill"
         if r["type"] == JOB and not fill:
             continue
-        pod = (((r.get("inputs") or {}).get("spec") or {}).get("template") or {}).get("spec") or {}
+        # A KAITO Workspace or a RayService: the GPU pod its operator creates.
+        operated = operator_pod(r)
+        pod = (
+            operated[0]
+            if operated
+            else (((r.get("inputs") or {}).get("spec") or {}).get("template") or {}).get("spec") or {}
+        )
         containers = list(pod.get("containers") or [])
         gpus = {
             k: int(str(v)) if str(v).isdigit() else 1
@@ -420,7 +478,7 @@ def rehearse(resources: Iterable[Mapping[str, Any]]) -> Rehearsal:
             else:
                 landable.append(pool)
         main = containers[0] if containers else {}
-        weights = _weights_gib(main, pod)
+        weights = operated[1] if operated else _weights_gib(main, pod)
         cached = _cached(pod)
         load_rate = RATES["cacheReadMiBps" if cached else "weightLoadMiBps"].value
         phases = {
@@ -429,7 +487,9 @@ def rehearse(resources: Iterable[Mapping[str, Any]]) -> Rehearsal:
             "weightDownload": 0.0 if cached else weights * 1024 / RATES["weightDownloadMiBps"].value / 60,
             "weightLoad": 0.0 if fill else weights * 1024 / load_rate / 60,
         }
-        replicas = as_int(((r.get("inputs") or {}).get("spec") or {}).get("replicas"), 1)
+        if operated:
+            phases["runtimeStart"] = operated[2]
+        replicas = operated[3] if operated else as_int(((r.get("inputs") or {}).get("spec") or {}).get("replicas"), 1)
         extra = RATES["draPluginMinutes"].value if requests else 0.0
         options = tuple(
             (p.urn, extra + (RATES["nodeFromZeroMinutes"].value if p.min_count < 1 else 0.0)) for p in landable
@@ -441,7 +501,7 @@ def rehearse(resources: Iterable[Mapping[str, Any]]) -> Rehearsal:
             "phases": phases,
             "weights": weights,
             "downloads": 1 if fill else (0 if cached else replicas),
-            "checkpoint": _checkpoint(main),
+            "checkpoint": operated[4] if operated else _checkpoint(main),
             "fill": fill,
         }
         if not landable:
@@ -606,32 +666,38 @@ def _physical_chain(
     workloads: list[WorkloadTiming],
     waits: Mapping[str, Wait],
 ) -> float | None:
-    """Resource group -> network -> cluster -> its GPU pools one at a time -> the first GPU workload ready (after
-    the weight-cache fill of its checkpoint, when it has one)."""
-    first = next((w for w in workloads if w.ready is not None and not w.fill), None)
-    if first is None:
+    """Resource group -> network -> cluster -> its GPU pools one at a time -> a GPU workload ready (after the
+    weight-cache fill of its checkpoint, when it has one): the longest such chain over the GPU workloads that
+    become ready (a deploy is done when its slowest model server is, e.g. a multi-node RayService downloading a
+    larger checkpoint on every pipeline stage)."""
+    ready = [w for w in workloads if w.ready is not None and not w.fill]
+    if not ready:
         return None
-    cluster = next(c for c in index.clusters if index.by_urn[c]["name"] == first.cluster)
-    before = index.prereq[cluster]
 
-    def longest(type_: str) -> float:
-        return max((create_minutes(type_) for u in before if index.by_urn[u]["type"] == type_), default=0.0)
+    def chain_of(workload: WorkloadTiming) -> float:
+        cluster = next(c for c in index.clusters if index.by_urn[c]["name"] == workload.cluster)
+        before = index.prereq[cluster]
 
-    chain = sum(
-        longest(t)
-        for t in (
-            "azure-native:resources:ResourceGroup",
-            "azure-native:network:VirtualNetwork",
-            "azure-native:network:Subnet",
+        def longest(type_: str) -> float:
+            return max((create_minutes(type_) for u in before if index.by_urn[u]["type"] == type_), default=0.0)
+
+        chain = sum(
+            longest(t)
+            for t in (
+                "azure-native:resources:ResourceGroup",
+                "azure-native:network:VirtualNetwork",
+                "azure-native:network:Subnet",
+            )
         )
-    )
-    chain += create_minutes(CLUSTER)
-    chain += sum(create_minutes(POOL) for p in pools[cluster] if p.urn != cluster)
-    extra = max((e for _, e in waits[first.urn].any_of), default=0.0)
-    fills = [w for w in workloads if w.fill and w.urn in index.prereq.get(first.urn, set())]
-    if fills:
-        # The fill Job brought up the node; the model server then pulls, loads and starts on it.
-        fill = max(fills, key=lambda w: waits[w.urn].minutes)
-        extra = max((e for _, e in waits[fill.urn].any_of), default=0.0) + RATES["draPluginMinutes"].value
-        return chain + extra + waits[fill.urn].minutes + waits[first.urn].minutes
-    return chain + extra + waits[first.urn].minutes
+        chain += create_minutes(CLUSTER)
+        chain += sum(create_minutes(POOL) for p in pools[cluster] if p.urn != cluster)
+        extra = max((e for _, e in waits[workload.urn].any_of), default=0.0)
+        fills = [w for w in workloads if w.fill and w.urn in index.prereq.get(workload.urn, set())]
+        if fills:
+            # The fill Job brought up the node; the model server then pulls, loads and starts on it.
+            fill = max(fills, key=lambda w: waits[w.urn].minutes)
+            extra = max((e for _, e in waits[fill.urn].any_of), default=0.0) + RATES["draPluginMinutes"].value
+            return chain + extra + waits[fill.urn].minutes + waits[workload.urn].minutes
+        return chain + extra + waits[workload.urn].minutes
+
+    return max(chain_of(w) for w in ready)

@@ -84,7 +84,7 @@ def test_gpu_pools_are_separate_agent_pools_parented_by_the_pool_component(plan_
     document = plan_documents["staging"]
     by_urn = {r["urn"]: r for r in document["resources"]}
     pools = resources(document, "azure-native:containerservice:AgentPool")
-    assert {p["inputs"]["agentPoolName"] for p in pools} == {"a100blue", "a100green"}
+    assert {p["inputs"]["agentPoolName"] for p in pools} == {"a100blue", "a100green", "kaitoblue"}
     for pool in pools:
         parent = by_urn[pool["parent"]]
         assert parent["type"] == "aiplatform:index:BlueGreenGpuPools"

@@ -11,7 +11,7 @@ import pytest
 from stacks.critical_path import CREATE_MINUTES, RATES, critical_path, prerequisites
 from stacks.placement import cel_matches
 from stacks.plan import Plan
-from stacks.rehearsal import await_timeout, rehearse
+from stacks.rehearsal import RAY_SERVICE, WORKSPACE, await_timeout, rehearse
 from stacks.summary import render_summary
 from tests.conftest import SHIPPED_STACKS
 
@@ -166,9 +166,10 @@ def test_charts_and_kubernetes_objects_do_not_wait_for_agent_pools(
             types[p].rsplit(":", 1)[-1] + " " + p.rsplit("::", 1)[-1] for p in waits[r["urn"]] if types[p] == POOL
         )
         for r in in_cluster
-        # A model server waits for the one pool its pods are placed on (components/serving/workload.py), and so
-        # does a weight-cache fill Job, which runs there (components/serving/cache.py).
-        if r["type"] not in ("kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:Job")
+        # A model server (Deployment, KAITO Workspace, RayService) waits for the one pool its pods are placed on
+        # (components/serving/workload.py), and so does a weight-cache fill Job, which runs there
+        # (components/serving/cache.py).
+        if r["type"] not in ("kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:Job", WORKSPACE, RAY_SERVICE)
     }
     assert {k: v for k, v in offenders.items() if v} == {}
 

@@ -195,8 +195,9 @@ def test_fit_json_gives_the_table_numbers(capsys: pytest.CaptureFixture[str]) ->
     assert document["schema"] == "platform-fit/v1"
     plan, _ = analyse(_cfg("prod").serving)
     assert document["models"] == plan.rows()
-    assert document["gpusNeeded"] == 2
-    assert document["lowerBoundGpus"] == 2
+    # chat-70b (2 x 1 GPU) and the multi-node qwen-72b (TP 1 x PP 2): 4 H100 NVL, as the memory bound says.
+    assert document["gpusNeeded"] == 4
+    assert document["lowerBoundGpus"] == 4
     assert document["throughputAssumptions"]["costUtilisation"] == 0.5
     assert main(["fit", "prod"]) == 0
     table = capsys.readouterr().out

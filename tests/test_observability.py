@@ -409,9 +409,14 @@ def test_gpu_alerts_and_their_actions(plan_documents: dict[str, dict[str, Any]])
     assert by_name["GpuHighTemperature"]["expression"] == "DCGM_FI_DEV_GPU_TEMP > 85"
     assert "DCGM_FI_DEV_FB_FREE" in by_name["GpuMemoryExhausted"]["expression"]
     assert 'exported_pod!=""' in by_name["GpuAllocatedIdle"]["expression"]
-    # Staging's a100 pool: blue active with minCount 1 -> alerted; the green standby is not.
-    no_nodes = by_name["GpuPoolNoReadyNodes"]
-    assert no_nodes["labels"] == {"gpu_pool": "a100", "color": "blue"}
+    # Staging's a100 pool: blue active with minCount 1 -> alerted; the green standby is not. The KAITO pool's
+    # active colour (minCount 1) is alerted too.
+    pools = [r for r in alerts["inputs"]["rules"] if r["alert"] == "GpuPoolNoReadyNodes"]
+    assert sorted((r["labels"]["gpu_pool"], r["labels"]["color"]) for r in pools) == [
+        ("a100", "blue"),
+        ("kaito", "blue"),
+    ]
+    no_nodes = next(r for r in pools if r["labels"]["gpu_pool"] == "a100")
     assert 'label_ai_platform_gpu_pool="a100"' in no_nodes["expression"]
     assert "or vector(0)" in no_nodes["expression"]
 

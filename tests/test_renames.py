@@ -14,8 +14,9 @@ from tests.helpers import changed, config_errors
 from tests.test_dra import BASE
 
 AGENT_POOL = "azure-native:containerservice:AgentPool"
-RENAMES = {"h100": "hopper", "a100": "ampere"}
-"""prod's weu1 groups: h100 serves the chat-70b model (node selectors, quota), a100 the MIG profile."""
+RENAMES = {"h100": "hopper", "a100": "ampere", "h100mn": "hoppmn"}
+"""prod's weu1 groups: h100 serves the chat-70b model (node selectors, quota), a100 the MIG profile, h100mn the
+multi-node qwen-72b (its ``pool`` pin follows the rename)."""
 
 
 def _prod_with_weu1_groups_renamed(tmp_path: Path, name: str, renamed_from: bool) -> Path:
@@ -26,6 +27,9 @@ def _prod_with_weu1_groups_renamed(tmp_path: Path, name: str, renamed_from: bool
         if renamed_from:
             group["renamedFrom"] = old
         pools[new] = group
+    for model in document["config"]["ai-platform:models"].values():
+        if model.get("cluster") == "weu1" and model.get("pool") in RENAMES:
+            model["pool"] = RENAMES[model["pool"]]
     path = tmp_path / f"Pulumi.{name}.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
@@ -55,7 +59,7 @@ def test_rename_with_renamed_from_changes_no_resource(
     changed_urns = [urn for urn, r in after.items() if r != before[urn]]
     assert changed_urns == []
     pools = {r["inputs"]["agentPoolName"]: r for r in after.values() if r["type"] == AGENT_POOL}
-    assert {"h100blue", "a100green"} <= set(pools)
+    assert {"h100blue", "a100green", "h100mnblue"} <= set(pools)
     assert pools["h100blue"]["inputs"]["nodeLabels"]["ai-platform/gpu-pool"] == "h100"
     assert renamed["aliased"]["policyViolations"] == plan_documents["prod"]["policyViolations"]
 
@@ -70,9 +74,9 @@ def test_rename_without_renamed_from_would_replace_the_serving_pools(
             if r["type"] == AGENT_POOL and "::weu1-gpu-" in r["urn"]
         }
 
-    assert weu1_pools(plan_documents["prod"]) == {"h100blue", "a100green"}
+    assert weu1_pools(plan_documents["prod"]) == {"h100blue", "a100green", "h100mnblue"}
     # What `pulumi up` would do without renamedFrom: delete h100blue/a100green (serving) and create new pools.
-    assert weu1_pools(renamed["bare"]) == {"hopperblue", "amperegreen"}
+    assert weu1_pools(renamed["bare"]) == {"hopperblue", "amperegreen", "hoppmnblue"}
 
 
 RENAMED_T4 = {

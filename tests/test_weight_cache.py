@@ -61,6 +61,8 @@ def _shared_checkpoint(config: dict[str, Any]) -> None:
     # Two inference models share the 70B FP8 checkpoint; research serves a 3B on MIG slices: two checkpoints,
     # two team namespaces reading the cache.
     models = config["ai-platform:models"]
+    # The multi-node KubeRay model downloads for itself (no cache) and holds 4 of the team's 8 h100 devices.
+    models.pop("qwen-72b")
     models["chat-70b-b"] = {**models["chat-70b"], "replicas": 1}
     models["small"] = {
         "team": "research",
@@ -449,6 +451,7 @@ def test_fill_plan_takes_the_first_model_and_any_token() -> None:
     stack_file = read_stack_file("prod")
     config_map = dict(stack_file.config_map)
     models = json.loads(config_map["ai-platform:models"])
+    models.pop("qwen-72b")  # KubeRay downloads for itself; its 4 h100 devices would leave no quota for a-first
     models["a-first"] = {**models["chat-70b"], "replicas": 1}
     config_map["ai-platform:models"] = json.dumps(models)
     cfg = load_config(config_map, stack_file.source)
@@ -466,8 +469,11 @@ def test_rehearsal_counts_one_download_per_checkpoint(shared: dict[str, Any], un
     downloads = {row["checkpoint"]: row for row in shared["rehearsal"]["weightDownloads"]}
     assert {k: v["downloads"] for k, v in downloads.items()} == {CHECKPOINT_70B: 1, CHECKPOINT_3B: 1}
     assert downloads[CHECKPOINT_70B]["totalGiB"] == pytest.approx(75.6, abs=0.1)
-    # Without the cache every pod downloads its own copy: chat-70b's two replicas, twice.
-    (row,) = uncached["rehearsal"]["weightDownloads"]
+    # Without the cache every pod downloads its own copy: chat-70b's two replicas, twice (and, cache or not,
+    # each of qwen-72b's two pipeline stages its own 135 GiB: KubeRay's pods do not use the cache).
+    rows = {row["checkpoint"]: row for row in uncached["rehearsal"]["weightDownloads"]}
+    assert rows["Qwen/Qwen2.5-72B-Instruct"]["downloads"] == 2
+    row = rows[CHECKPOINT_70B]
     assert (row["checkpoint"], row["downloads"], row["totalGiB"]) == (CHECKPOINT_70B, 2, pytest.approx(151.2, 0.1))
     # The model pods only load (400 MiB/s from the cache), after the fill downloaded once (200 MiB/s).
     timings = {w["name"]: w for w in shared["rehearsal"]["gpuWorkloads"]}

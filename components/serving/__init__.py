@@ -6,7 +6,9 @@ configuration with the numbers, and packs the stack's models onto the fewest GPU
 (:mod:`components.serving.packing`); :mod:`components.serving.throughput` gives each placement's KV-cache
 capacity, decode rate and USD per million tokens; :mod:`components.serving.importer` writes catalog entries
 from a Hugging Face config.json; :mod:`components.serving.workload` deploys it with vLLM and GPUs
-claimed through DRA; :func:`stack_cost` adds per-deployment cost lines to the plan's cost.
+claimed through DRA, or through the runtime a model names (``runtime: kaito | kuberay``:
+:mod:`components.serving.runtimes`, placed by :mod:`components.serving.runtime_fit`); :func:`stack_cost`
+adds per-deployment cost lines to the plan's cost.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from components.gpu_pools import pool_name
 from components.pricing import estimate_cost, price_table
+from components.serving import runtime_fit  # registers the kaito and kuberay fit candidates
 from components.serving.fit import Fit, ServingInputs, ServingPlan, analyse, estimate
 from components.serving.spec import VLLM_IMAGE, ModelDeploymentSpec, catalog
 from components.serving.workload import ModelServing, ModelServingArgs, manifests
@@ -32,8 +35,15 @@ __all__ = [
     "catalog",
     "estimate",
     "manifests",
+    "runtime_fit",
     "stack_cost",
+    "uses_kaito",
 ]
+
+
+def uses_kaito(cfg: ServingInputs, cluster: str) -> bool:
+    """Whether a model on ``cluster`` runs on KAITO (the cluster then needs the AI toolchain operator add-on)."""
+    return any(m.cluster == cluster and m.runtime == "kaito" for m in cfg.models.values())
 
 
 def stack_cost(cfg: ServingInputs, resources: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

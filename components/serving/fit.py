@@ -18,7 +18,7 @@ configuration, the sharing offers and the price table, and never registers resou
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -136,6 +136,12 @@ class Candidate:
     reason: str
     hourly_usd_per_replica: float | None
     hourly_usd_per_vm: float | None = None
+    pp: int = 1
+    """Pipeline stages, one node each (``runtime: kuberay``): a replica takes ``tp x pp`` GPUs on ``pp`` nodes."""
+    surge: int = SURGE
+    """Extra replicas a rollout starts before old ones stop (vLLM Deployment ``maxSurge``; KAITO 0; KubeRay's
+    ``NewCluster`` upgrade: every replica)."""
+    runtime: str = "vllm"
 
     @property
     def budget_gib(self) -> float:
@@ -154,7 +160,8 @@ class Candidate:
         return self.slot.sku
 
     def describe(self) -> str:
-        need = f"{self.estimate.total_gib:.1f} GiB/GPU at TP={self.tp}" if self.estimate else "n/a"
+        stages = f" x PP={self.pp}" if self.pp > 1 else ""
+        need = f"{self.estimate.total_gib:.1f} GiB/GPU at TP={self.tp}{stages}" if self.estimate else "n/a"
         return (
             f"{self.pool_group}/{self.profile} ({self.sku.vm_size}, {self.device_memory_gib:g} GiB x "
             f"{self.utilisation:g} = {self.budget_gib:.1f} GiB available): needs {need}"
@@ -264,13 +271,28 @@ def candidates(
     return found
 
 
-def _rank(c: Candidate) -> tuple[float, int, int, float]:
+def _rank(c: Candidate) -> tuple[float, int, int, float, str]:
     return (
         c.hourly_usd_per_replica if c.hourly_usd_per_replica is not None else math.inf,
         0 if c.isolated else 1,
         c.tp,
         -c.headroom_gib,
+        # Last, the pool's stable id (renamedFrom-aware), not the config key: renaming a group with renamedFrom
+        # must not move a model between two identical pools.
+        c.slot.pool_id,
     )
+
+
+CandidateFinder = Callable[
+    [ModelDeploymentSpec, Any, Sequence[SharingOffer], PriceTable, "set[str] | None"], list[Candidate]
+]
+CANDIDATE_FINDERS: dict[str, CandidateFinder] = {}
+"""Runtime -> its candidate finder (components/serving/runtime_fit.py registers ``kaito`` and ``kuberay``);
+``vllm`` and any runtime not registered use :func:`candidates`."""
+
+
+def finder(runtime: str) -> CandidateFinder:
+    return CANDIDATE_FINDERS.get(runtime, candidates)
 
 
 @dataclass
@@ -323,8 +345,10 @@ class Fit:
             "catalogModel": self.spec.model or "custom",
             "precision": self.spec.effective_precision,
             "replicas": self.spec.replicas,
+            "runtime": self.spec.runtime,
             "tensorParallel": c.tp if c else None,
-            "gpus": (c.tp * self.spec.replicas) if c else None,
+            "pipelineParallel": c.pp if c else None,
+            "gpus": (c.tp * c.pp * self.spec.replicas) if c else None,
             "pool": c.pool_group if c else None,
             "profile": c.profile if c else None,
             "kind": c.kind if c else None,
@@ -472,8 +496,8 @@ def place(fits: Sequence[Fit]) -> list[Placement]:
         first = members[0].chosen
         assert first is not None
         replicas = sum(f.spec.replicas for f in members)
-        alternative = sum(f.spec.replicas * (f.chosen.tp if f.chosen else 1) for f in members)
-        devices, gpus, nodes = _packing(first, members, 0)
+        alternative = sum(f.spec.replicas * (f.chosen.tp * f.chosen.pp if f.chosen else 1) for f in members)
+        devices, gpus, nodes = _packing(first, members, False)
         placements.append(
             Placement(
                 cluster,
@@ -487,7 +511,7 @@ def place(fits: Sequence[Fit]) -> list[Placement]:
                 alternative,
                 nodes,
                 first.slot.spec.max_count,
-                _packing(first, members, SURGE)[2],
+                _packing(first, members, True)[2],
                 first.sku.gpu.name,
                 first.sku.gpu.memory_gib,
                 first.hourly_usd_per_vm / first.sku.gpu_count if first.hourly_usd_per_vm is not None else None,
@@ -496,18 +520,23 @@ def place(fits: Sequence[Fit]) -> list[Placement]:
     return placements
 
 
-def _packing(first: Candidate, members: Sequence[Fit], surge: int) -> tuple[int, int, int]:
-    """(devices, GPUs, nodes) of one bucket with ``surge`` extra pods per deployment."""
+def _packing(first: Candidate, members: Sequence[Fit], rollout: bool) -> tuple[int, int, int]:
+    """(devices, GPUs, nodes) of one bucket; ``rollout``: with each deployment's surge replicas (``surge``)."""
     per_node = first.sku.gpu_count
+
+    def surge(f: Fit) -> int:
+        return f.chosen.surge if rollout and f.chosen else 0
+
     if first.kind in SHARED_CLAIM_KINDS:
         # Surge pods join their deployment's shared claim: no extra GPU.
         gpus = len({(f.spec.team, f.shared_claim) for f in members})
-        return sum(f.spec.replicas + surge for f in members), gpus, math.ceil(gpus / per_node)
+        return sum(f.spec.replicas + surge(f) for f in members), gpus, math.ceil(gpus / per_node)
     if first.kind == "mig":
-        devices = sum(f.spec.replicas + surge for f in members)
+        devices = sum(f.spec.replicas + surge(f) for f in members)
         gpus = math.ceil(devices / first.per_gpu)
         return devices, gpus, math.ceil(gpus / per_node)
-    tps = [f.chosen.tp for f in members for _ in range(f.spec.replicas + surge) if f.chosen]
+    # A multi-node replica is pp pods of tp GPUs, one node each.
+    tps = [f.chosen.tp for f in members if f.chosen for _ in range((f.spec.replicas + surge(f)) * f.chosen.pp)]
     return sum(tps), sum(tps), _first_fit_decreasing(tps, per_node)
 
 
@@ -661,7 +690,7 @@ def analyse(cfg: ServingInputs, table: PriceTable | None = None) -> tuple[Servin
             continue
         team = teams.get(spec.team)
         allowed = set(team.profiles) if team is not None else None
-        found = candidates(spec, cluster, offers, table, allowed)
+        found = finder(spec.runtime)(spec, cluster, offers, table, allowed)
         fitting = sorted((c for c in found if c.fits), key=_rank)
         fit = Fit(name, spec, found, fitting[0] if fitting else None, options=fitting)
         plan.fits[name] = fit
@@ -671,6 +700,15 @@ def analyse(cfg: ServingInputs, table: PriceTable | None = None) -> tuple[Servin
                 issues.append(switch)
                 continue
             detail = "; ".join(c.describe() for c in found) or "no active GPU pool colour offers a sharing profile"
+            if spec.runtime == "vllm" and "kuberay" in CANDIDATE_FINDERS:
+                across = sorted(
+                    (c for c in finder("kuberay")(spec, cluster, offers, table, allowed) if c.fits), key=_rank
+                )
+                if across:
+                    detail += (
+                        f"; it fits {across[0].pp} nodes of {across[0].pool_group}/{across[0].profile} with runtime: "
+                        f"kuberay (TP={across[0].tp} x PP={across[0].pp})"
+                    )
             issues.append(
                 Issue(
                     path,
@@ -703,7 +741,7 @@ def analyse(cfg: ServingInputs, table: PriceTable | None = None) -> tuple[Servin
                 issues.append(
                     Issue(
                         ("models", model, "replicas"),
-                        f"a rollout (maxSurge {SURGE}, maxUnavailable 0) needs {p.surge_nodes} nodes of pool "
+                        f"a rollout ({_rollout(plan, p)}) needs {p.surge_nodes} nodes of pool "
                         f"{p.pool_group} for {', '.join(p.models)} but its maxCount is {p.max_nodes}: the "
                         "surge pod would stay Pending and the rollout never finish",
                         models[model].replicas,
@@ -712,6 +750,14 @@ def analyse(cfg: ServingInputs, table: PriceTable | None = None) -> tuple[Servin
                     )
                 )
     return plan, issues
+
+
+def _rollout(plan: ServingPlan, p: Placement) -> str:
+    """How the bucket's deployments roll out, for messages."""
+    runtimes = {plan.fits[m].spec.runtime for m in p.models}
+    if runtimes == {"kuberay"}:
+        return "RayService NewCluster: a second RayCluster before the old one goes"
+    return f"maxSurge {SURGE}, maxUnavailable 0"
 
 
 def choose(plan: ServingPlan, teams: Any) -> list[Placement]:
@@ -765,7 +811,8 @@ def _switch_issue(
     cluster = cfg.clusters[spec.cluster]
     standby = colour_view(cluster, standby=True)
     held = sorted(
-        (c for c in candidates(spec, standby, offers_for(cfg.dra, standby), table, allowed) if c.fits), key=_rank
+        (c for c in finder(spec.runtime)(spec, standby, offers_for(cfg.dra, standby), table, allowed) if c.fits),
+        key=_rank,
     )
     if not held:
         return None
@@ -793,8 +840,8 @@ def _quota_issues(plan: ServingPlan, teams: Any) -> list[Issue]:
     used: dict[tuple[str, str, str], list[str]] = {}
     devices: dict[tuple[str, str, str], int] = {}
     for fit in plan.fits.values():
-        if fit.chosen is None or fit.spec.team not in teams:
-            continue
+        if fit.chosen is None or fit.spec.team not in teams or fit.chosen.kind == "devicePlugin":
+            continue  # device-plugin GPUs (runtime kaito) are extended resources, not DRA devices under quota
         key = (fit.spec.cluster, fit.spec.team, fit.chosen.profile)
         used.setdefault(key, []).append(fit.name)
         if fit.chosen.kind in SHARED_CLAIM_KINDS:
@@ -802,7 +849,7 @@ def _quota_issues(plan: ServingPlan, teams: Any) -> list[Issue]:
             devices[key] = max(devices.get(key, 0), index + 1)
         else:
             # The rollout's surge pod claims its TP devices before an old pod releases its own.
-            devices[key] = devices.get(key, 0) + fit.chosen.tp * (fit.spec.replicas + SURGE)
+            devices[key] = devices.get(key, 0) + fit.chosen.tp * fit.chosen.pp * (fit.spec.replicas + fit.chosen.surge)
     issues = []
     for (cluster, team, profile), count in sorted(devices.items()):
         quota = teams[team].profiles.get(profile, 0)
@@ -813,7 +860,7 @@ def _quota_issues(plan: ServingPlan, teams: Any) -> list[Issue]:
                         ("models", model, "replicas"),
                         f"team {team} needs {count} {profile} devices on {cluster} for "
                         f"{', '.join(used[(cluster, team, profile)])} (replicas + {SURGE} surge pod each during "
-                        f"a rollout) but its quota is {quota}",
+                        f"a rollout; kuberay: every replica) but its quota is {quota}",
                         plan.fits[model].spec.replicas,
                         f"<= {quota} devices",
                         f"raise teams.{team}.profiles.{profile} or lower replicas",

@@ -18,10 +18,14 @@ def fit_table(plan: ServingPlan) -> list[str]:
         need = f"{row['neededGibPerGpu']:.1f}/{row['availableGibPerGpu']:.1f}"
         cost = f"{row['monthlyUsd']:,.0f}" if row["monthlyUsd"] is not None else "unpriced"
         per_token = f"{row['usdPerMillionTokens']:.2f}" if row["usdPerMillionTokens"] is not None else "unpriced"
+        # Runtimes other than vllm say so at the end of the row (kuberay: TP per node x PP nodes).
+        runtime = "" if row.get("runtime", "vllm") == "vllm" else f"  {row['runtime']}"
+        if (row.get("pipelineParallel") or 1) > 1:
+            runtime += f" TP {row['tensorParallel']} x PP {row['pipelineParallel']} across nodes"
         lines.append(
             f"  {row['model']:<18} {row['team']:<12} {row['precision']:<9} {row['gpus']:>4} "
             f"{row['tensorParallel']:>2}  {where:<22} {need:>18} {row['kvCacheTokens']:>9,} "
-            f"{row['maxSequences']:>4} {row['decodeTokensPerSecond']:>7,.0f} {per_token:>8} {cost:>10}"
+            f"{row['maxSequences']:>4} {row['decodeTokensPerSecond']:>7,.0f} {per_token:>8} {cost:>10}{runtime}"
         )
     summary = plan.to_json()
     lines.append(
@@ -65,9 +69,13 @@ def fit_markdown_rows(stack: str, plan: ServingPlan) -> list[str]:
         gpu = fit.chosen.sku.gpu.name if fit.chosen else "-"
         per_token = f"{row['usdPerMillionTokens']:.2f}" if row["usdPerMillionTokens"] is not None else "unpriced"
         monthly = f"{row['monthlyUsd']:,.0f}" if row["monthlyUsd"] is not None else "unpriced"
+        runtime = "" if row.get("runtime", "vllm") == "vllm" else f", {row['runtime']}"
+        parallel = f"{row['tensorParallel']}" + (
+            f" x PP {row['pipelineParallel']}" if (row.get("pipelineParallel") or 1) > 1 else ""
+        )
         rows.append(
-            f"| {stack} | {row['model']} ({row['catalogModel']}) | {row['precision']} | {row['gpus']} "
-            f"({row['tensorParallel']}) | {row['pool']}/{row['profile']} | {gpu} | {row['kvCacheTokens']:,} | "
+            f"| {stack} | {row['model']} ({row['catalogModel']}{runtime}) | {row['precision']} | {row['gpus']} "
+            f"({parallel}) | {row['pool']}/{row['profile']} | {gpu} | {row['kvCacheTokens']:,} | "
             f"{row['maxSequences']} | {row['decodeTokensPerSecond']:,.0f} | {per_token} | {monthly} |"
         )
     return rows

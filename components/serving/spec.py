@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 
 from components._common import Issue, Spec, raise_issues
 from components.images import IMAGES
+from components.serving.runtimes.kaito import KAITO_VERSION, PRESETS
 
 CATALOG_FILE = Path(__file__).resolve().parent.parent / "data" / "models.yaml"
 
@@ -20,6 +21,10 @@ VLLM_IMAGE = IMAGES["vllm"].ref
 """The vLLM OpenAI-compatible server image, pinned by digest (components/images.py)."""
 
 Precision = Literal["bf16", "fp16", "fp8", "int8", "int4"]
+Runtime = Literal["vllm", "kaito", "kuberay"]
+"""Who serves a model (components/serving/runtimes/): a vLLM Deployment with DRA claims (``vllm``), a KAITO
+Workspace through the AKS AI toolchain operator add-on (``kaito``), or a KubeRay RayService running Ray Serve LLM
+across the nodes of one pool (``kuberay``, tensor x pipeline parallel)."""
 WEIGHT_BYTES: dict[str, float] = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
 """Bytes per parameter of the weights at each precision."""
 KV_BYTES: dict[str, float] = {"auto": 2.0, "fp8": 1.0}
@@ -168,6 +173,8 @@ class ModelDeploymentSpec(Spec):
     team: Annotated[str, Field(min_length=1, max_length=63)]
     """The team (``teams.<team>``) whose namespace runs the model."""
     cluster: str
+    runtime: Runtime = "vllm"
+    """``vllm`` (default), ``kaito`` or ``kuberay`` (docs/model-serving.md, one section each)."""
     model: str | None = None
     """A catalog key (components/data/models.yaml); or leave it out and give ``params``."""
     params: ModelParams | None = None
@@ -270,6 +277,7 @@ class ModelDeploymentSpec(Spec):
                     f"e.g. {VLLM_IMAGE}",
                 )
             )
+        issues.extend(_runtime_issues(self))
         if arch is not None and self.context_length > arch.max_context:
             issues.append(
                 Issue(
@@ -326,3 +334,60 @@ class ModelDeploymentSpec(Spec):
     def token_key(self) -> str | None:
         """The ``ai-platform-secrets`` key this deployment's Hugging Face token comes from, if it needs one."""
         return self.hf_token or (DEFAULT_HF_TOKEN_KEY if self.gated else None)
+
+
+def _runtime_issues(spec: ModelDeploymentSpec) -> list[Issue]:
+    """What a runtime cannot serve, whatever the pool: KAITO serves its own presets only (the publisher's
+    checkpoint, in its own image), so a quantized precision, another source or image cannot reach it."""
+    if spec.runtime != "kaito":
+        return []
+    issues: list[Issue] = []
+    if spec.model is None or spec.model not in PRESETS:
+        issues.append(
+            Issue(
+                ("runtime",),
+                f"kaito serves only catalog models with a KAITO {KAITO_VERSION} preset",
+                spec.model or "params",
+                ", ".join(sorted(PRESETS)),
+                "pick one of those models, or use runtime: vllm",
+            )
+        )
+        return issues
+    arch = spec.arch
+    default = arch.default_precision if arch else "bf16"
+    if spec.precision not in (None, default):
+        issues.append(
+            Issue(
+                ("precision",),
+                f"kaito presets serve the publisher's {default} checkpoint",
+                spec.precision,
+                default,
+                "remove precision, or use runtime: vllm for a quantized checkpoint",
+            )
+        )
+    if spec.profile is not None:
+        issues.append(
+            Issue(
+                ("profile",),
+                "names a DRA sharing profile, but KAITO takes whole nodes' GPUs from the device plugin",
+                spec.profile,
+                "leave it out with runtime: kaito (pin a device-plugin pool group with pool)",
+                "remove profile, or use runtime: vllm or kuberay",
+            )
+        )
+    for key, value, default_value in (
+        ("source", spec.source, None),
+        ("image", spec.image, VLLM_IMAGE),
+        ("kvCacheDtype", spec.kv_cache_dtype, "auto"),
+    ):
+        if value != default_value:
+            issues.append(
+                Issue(
+                    (key,),
+                    "is set by the KAITO preset (its own image and checkpoint)",
+                    value,
+                    "leave it out with runtime: kaito",
+                    f"remove {key}, or use runtime: vllm",
+                )
+            )
+    return issues

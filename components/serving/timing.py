@@ -56,11 +56,33 @@ RATES: dict[str, Figure] = {
         "FUSE path is the limit",
     ),
 }
+RUNTIME_START_MINUTES: dict[str, Figure] = {
+    # What a runtime adds between its object's create and the model server starting to load (runtime vllm: 0).
+    "kaito": Figure(
+        2.0,
+        "estimate: the AKS add-on's KAITO controller reconciles the Workspace (node check, Deployment) and its "
+        "model puller/preset image starts; the add-on itself is on once the ManagedCluster is",
+    ),
+    "kuberay": Figure(
+        3.0,
+        "estimate: the KubeRay operator creates the RayCluster, the Ray head starts, the workers join it and Ray "
+        "Serve deploys the application (placement group across the pipeline stages) before vLLM loads",
+    ),
+}
+
 IMAGE_GIB: dict[str, tuple[Figure, Figure]] = {
     # repository -> (compressed, unpacked) GiB
     "vllm/vllm-openai": (
         Figure(12.6, "vllm-project/vllm#27154: `docker pull vllm/vllm-openai` about 12.6 GB"),
         Figure(28.6, "vllm-project/vllm#22377: vllm-openai image 28.6 GB unpacked"),
+    ),
+    "rayproject/ray-llm": (
+        Figure(14.0, "estimate: Ray 2.52 + vLLM + CUDA 12.8 runtime, the vllm-openai image's layers plus Ray's"),
+        Figure(32.0, "estimate: as vllm-openai unpacked (28.6 GB) plus Ray and its dependencies"),
+    ),
+    "mcr.microsoft.com/aks/kaito/kaito-base": (
+        Figure(10.0, "estimate: KAITO's preset image (vLLM and transformers runtimes, CUDA); weights come separately"),
+        Figure(24.0, "estimate: unpacked, as a vLLM/CUDA image"),
     ),
 }
 AWAIT_MARGIN = Figure(1.5, "assumption: 50% over the estimate (slow Hub mirror, a node image pull, retries)")
@@ -130,18 +152,22 @@ def node_disk_for_pods_gib(os_disk_size_gb: int, image: str) -> float:
     return gib * (1 - NODEFS_EVICTION.value) - OS_RESERVED_GIB.value - compressed - unpacked
 
 
-def ready_minutes(download_gib: float, image: str, cached: bool = False) -> dict[str, float]:
-    """Minutes per step from the Deployment's create to one pod Ready, the node provisioned from zero.
+def ready_minutes(download_gib: float, image: str, cached: bool = False, runtime: str = "vllm") -> dict[str, float]:
+    """Minutes per step from the Deployment's (Workspace's, RayService's) create to one pod Ready, the node
+    provisioned from zero; other runtimes add their start (:data:`RUNTIME_START_MINUTES`).
 
     ``cached``: the checkpoint is in the cluster's weight cache (its fill Job ran before the Deployment): no
     download, and the load streams from the cache at ``cacheReadMiBps``."""
     load_rate = RATES["cacheReadMiBps" if cached else "weightLoadMiBps"].value
-    return {
+    steps = {
         "nodeProvisioning": RATES["nodeFromZeroMinutes"].value + RATES["draPluginMinutes"].value,
         "imagePull": image_minutes(image),
         "weightDownload": 0.0 if cached else download_gib * 1024 / RATES["weightDownloadMiBps"].value / 60,
         "weightLoad": download_gib * 1024 / load_rate / 60,
     }
+    if runtime in RUNTIME_START_MINUTES:
+        steps["runtimeStart"] = RUNTIME_START_MINUTES[runtime].value
+    return steps
 
 
 def fill_minutes(download_gib: float, image: str) -> dict[str, float]:
@@ -160,10 +186,13 @@ def fill_timeouts(download_gib: float, image: str) -> dict[str, str]:
     return {"create": f"{minutes}m", "update": f"{minutes}m"}
 
 
-def await_timeouts(download_gib: float, image: str, replicas: int, surge: int, cached: bool = False) -> dict[str, str]:
+def await_timeouts(
+    download_gib: float, image: str, replicas: int, surge: int, cached: bool = False, runtime: str = "vllm"
+) -> dict[str, str]:
     """The Deployment's ``custom_timeouts`` (Go durations): create brings all replicas up at once; an update
-    replaces them ``surge`` at a time, each batch going through the same steps on a new node."""
-    one = sum(ready_minutes(download_gib, image, cached).values())
+    replaces them ``surge`` at a time (0: one at a time, in place), each batch going through the same steps on a
+    new node."""
+    one = sum(ready_minutes(download_gib, image, cached, runtime).values())
     batches = max(1, math.ceil(replicas / max(1, surge)))
     return {
         "create": f"{_rounded(one)}m",
@@ -186,4 +215,5 @@ def table_json() -> dict[str, Any]:
         "awaitSlackMinutes": AWAIT_SLACK_MINUTES.to_json(),
         "nodefsEviction": NODEFS_EVICTION.to_json(),
         "osReservedGiB": OS_RESERVED_GIB.to_json(),
+        "runtimeStartMinutes": {k: f.to_json() for k, f in RUNTIME_START_MINUTES.items()},
     }

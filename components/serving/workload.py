@@ -38,6 +38,7 @@ from components._common import PROJECT, TYPE_PREFIX, ConfigError, Issue
 from components.facts import LABEL_COLOUR, LABEL_GROUP, METRICS_COLLECTOR, MODEL_LABEL, RESOURCE_API_VERSION
 from components.serving import timing
 from components.serving.fit import AMPERE, COMPUTE_CAPABILITY, GIB, RUNTIME_GIB, SURGE, Fit, vllm_memory_utilisation
+from components.serving.runtimes import kaito, kuberay
 from components.serving.spec import WEIGHT_BYTES, ModelDeploymentSpec
 from components.weight_cache import CLAIM_READ, MOUNT_PATH, READER_SERVICE_ACCOUNT, model_path
 
@@ -92,10 +93,19 @@ def weight_volume_gib(spec: ModelDeploymentSpec) -> int:
     return timing.weight_volume_gib(download_gib(spec))
 
 
+def server_image(fit: Fit) -> str:
+    """The image the model server pulls: the spec's vLLM image, Ray's LLM image, or KAITO's preset image."""
+    return {"kaito": kaito.IMAGE, "kuberay": kuberay.RAY_IMAGE}.get(fit.spec.runtime, fit.spec.image)
+
+
 def await_timeouts(fit: Fit, cached: bool = False) -> dict[str, str]:
-    """The Deployment's (and its Service's) ``custom_timeouts``: every replica Ready after a first deploy,
-    and a rolling update that brings up ``SURGE`` new pods at a time (``cached``: no download per pod)."""
-    return timing.await_timeouts(download_gib(fit.spec), fit.spec.image, fit.spec.replicas, SURGE, cached)
+    """The Deployment's (and its Service's; a Workspace's or RayService's) ``custom_timeouts``: every replica
+    Ready after a first deploy, and a rollout that brings up the runtime's surge at a time (``cached``: no
+    download per pod)."""
+    surge = fit.chosen.surge if fit.chosen else SURGE
+    return timing.await_timeouts(
+        download_gib(fit.spec), server_image(fit), fit.spec.replicas, surge, cached, fit.spec.runtime
+    )
 
 
 def token_secret_name(key: str) -> str:
@@ -111,8 +121,8 @@ def load_issues(fits: list[Fit], cached_clusters: frozenset[str] = frozenset()) 
     for fit in fits:
         chosen, spec = fit.chosen, fit.spec
         arch = spec.arch
-        if chosen is None or arch is None:
-            continue
+        if chosen is None or arch is None or spec.runtime == "kaito":
+            continue  # KAITO downloads and stores its preset's weights itself
         checkpoint = spec.checkpoint
         if checkpoint.online_quantization:
             sixteen = arch.parameters_billions * 1e9 * WEIGHT_BYTES[checkpoint.stored_precision] / chosen.tp / GIB
@@ -437,8 +447,83 @@ def http_policy(fit: Fit, namespace: str, sources: list[str]) -> dict[str, Any]:
     }
 
 
+def kaito_objects(fit: Fit, namespace: str) -> list[dict[str, Any]]:
+    """runtime kaito: the inference ConfigMap and the Workspace (components/serving/runtimes/kaito.py)."""
+    chosen, spec = fit.chosen, fit.spec
+    assert chosen is not None
+    meta_labels = labels(fit.name) | {"app.kubernetes.io/name": "kaito"}
+    config = kaito.config_map(
+        fit.name, namespace, meta_labels, spec.context_length, spec.concurrency, chosen.utilisation
+    )
+    return [
+        config,
+        kaito.workspace(
+            fit.name,
+            namespace,
+            meta_labels,
+            spec.model or "",
+            chosen.sku.vm_size,
+            chosen.slot.pool_id,
+            chosen.slot.colour,
+            spec.replicas,
+            spec.token_key,
+            config["metadata"]["name"],
+        ),
+    ]
+
+
+def kuberay_objects(fit: Fit, namespace: str) -> list[dict[str, Any]]:
+    """runtime kuberay: the worker claim template (TP GPUs per pod) and the RayService."""
+    chosen, spec = fit.chosen, fit.spec
+    assert chosen is not None
+    precision = spec.effective_precision
+    bf16_ok = COMPUTE_CAPABILITY.get(chosen.sku.gpu.name, 0.0) >= AMPERE
+    dtype = (
+        ("bfloat16" if precision in ("bf16", "fp8") and bf16_ok else "half")
+        if precision
+        in (
+            "bf16",
+            "fp16",
+            "fp8",
+        )
+        else None
+    )
+    # Pod labels without the model label: the namespace NetworkPolicy keeps covering Ray's pods (no L7 policy).
+    pod_labels = {k: v for k, v in labels(fit.name).items() if k != MODEL_LABEL} | {"app.kubernetes.io/name": "ray"}
+    return [
+        resource_claim_template(fit, namespace),
+        kuberay.ray_service(
+            fit.name,
+            namespace,
+            pod_labels,
+            source=spec.effective_source,
+            tp=chosen.tp,
+            pp=chosen.pp,
+            replicas=spec.replicas,
+            context_length=spec.context_length,
+            concurrency=spec.concurrency,
+            utilisation=chosen.utilisation,
+            dtype=dtype,
+            kv_cache_dtype=spec.kv_cache_dtype,
+            pool_id=chosen.slot.pool_id,
+            colour=chosen.slot.colour,
+            tolerations=chosen.slot.workload_tolerations(),
+            host=_host_resources(fit),
+            weights_gib=weight_volume_gib(spec),
+            tmp_gib=timing.TMP_GIB,
+            claim_template=claim_template_name(fit),
+            token_secret=token_secret_name(spec.token_key) if spec.token_key else None,
+        ),
+    ]
+
+
 def manifests(fit: Fit, namespace: str, cached: bool = False) -> list[dict[str, Any]]:
-    """The model's objects; time-shared deployments use the team's shared claim instead of a template."""
+    """The model's objects for its runtime; time-shared vLLM deployments use the team's shared claim
+    (``cached``: a vLLM pod mounts the cluster's weight cache; KAITO and KubeRay download for themselves)."""
+    if fit.spec.runtime == "kaito":
+        return kaito_objects(fit, namespace)
+    if fit.spec.runtime == "kuberay":
+        return kuberay_objects(fit, namespace)
     claim = [] if fit.shared_claim else [resource_claim_template(fit, namespace)]
     return [
         *claim,
@@ -446,6 +531,15 @@ def manifests(fit: Fit, namespace: str, cached: bool = False) -> list[dict[str, 
         service(fit, namespace),
         pod_disruption_budget(fit, namespace),
     ]
+
+
+def endpoint(fit: Fit, namespace: str) -> str:
+    """The OpenAI-compatible base URL of the model inside the cluster."""
+    if fit.spec.runtime == "kaito":
+        return f"http://{fit.name}.{namespace}.svc.cluster.local:{kaito.SERVICE_PORT}/v1"
+    if fit.spec.runtime == "kuberay":
+        return f"http://{kuberay.service_name(fit.name)}.{namespace}.svc.cluster.local:{kuberay.SERVE_PORT}/v1"
+    return f"http://{fit.name}.{namespace}.svc.cluster.local:{PORT}/v1"
 
 
 @dataclass(frozen=True)
@@ -469,37 +563,73 @@ class ModelServingArgs:
 
 
 class ModelServing(pulumi.ComponentResource):
-    """All model deployments of one cluster."""
+    """All model deployments of one cluster, each through its runtime (vLLM Deployment, KAITO Workspace,
+    KubeRay RayService); the KubeRay operator chart once per cluster when a model uses it."""
 
     services: dict[str, str]
+    releases: dict[str, k8s.helm.v3.Release]
 
     def __init__(self, name: str, args: ModelServingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TYPE_PREFIX}:ModelServing", name, None, opts)
         self.services = {}
-        token_secrets: dict[tuple[str, str], pulumi.Resource] = {}
+        self.releases = {}
+        token_secrets: dict[tuple[str, str, str], pulumi.Resource] = {}
+        if any(f.spec.runtime == "kuberay" for f in args.fits):
+            # The operator (and its CRDs) before any RayService; on the system pool, not waiting for GPU pools.
+            self.releases["kuberay-operator"] = k8s.helm.v3.Release(
+                f"{name}-kuberay-operator",
+                name="kuberay-operator",
+                chart=kuberay.CHART,
+                version=kuberay.CHART_VERSION,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=kuberay.CHART_REPOSITORY),
+                namespace=kuberay.OPERATOR_NAMESPACE,
+                create_namespace=True,
+                values=kuberay.operator_values(),
+                opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
+            )
         for fit in args.fits:
             namespace = fit.spec.team
             deps = [*args.depends_on, *([args.namespaces[namespace]] if namespace in args.namespaces else [])]
             child = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=deps)
             assert fit.chosen is not None
             pool = args.pools.get(fit.chosen.slot.pool_name)
+            runtime = fit.spec.runtime
             # A cached checkpoint is downloaded by its fill Job (with the cache namespace's copy of the token).
-            key = None if fit.name in args.cached_models else fit.spec.token_key
-            if key is not None and (namespace, key) not in token_secrets:
-                token_secrets[namespace, key] = k8s.core.v1.Secret(
-                    f"{name}-{namespace}-{token_secret_name(key)}",
-                    metadata={"name": token_secret_name(key), "namespace": namespace, "labels": _secret_labels()},
-                    type="Opaque",
-                    string_data={"token": args.hf_tokens[key]},  # a secret Output (Config.get_secret)
-                    opts=child,
+            cached = fit.name in args.cached_models
+            key = None if cached else fit.spec.token_key
+            before_pods: list[pulumi.Resource] = []
+            after: list[pulumi.Resource] = []
+            # The token Secret, the cache fill and the pool come last in each workload's depends_on.
+            if key is not None:
+                # KAITO reads the token from its own key (HF_TOKEN); the other runtimes from `token`.
+                secret_name, secret_key = (
+                    (kaito.token_secret_name(key), kaito.TOKEN_KEY)
+                    if runtime == "kaito"
+                    else (token_secret_name(key), "token")
                 )
+                if (namespace, key, secret_name) not in token_secrets:
+                    token_secrets[namespace, key, secret_name] = k8s.core.v1.Secret(
+                        f"{name}-{namespace}-{secret_name}",
+                        metadata={"name": secret_name, "namespace": namespace, "labels": _secret_labels()},
+                        type="Opaque",
+                        string_data={secret_key: args.hf_tokens[key]},  # a secret Output (Config.get_secret)
+                        opts=child,
+                    )
+                after.append(token_secrets[namespace, key, secret_name])
+            after += args.cached_models.get(fit.name, [])
+            # The pool its pods are placed on: pools of a cluster are created one after another, so without this
+            # the workload would start its await long before any node it can use exists (and KAITO would
+            # provision nodes of its own for the shortfall).
+            if pool is not None:
+                after.append(pool)
             # Awaited until every replica is Ready (and the Service until it has ready endpoints): longer than
             # pulumi-kubernetes' 10-minute default (components/serving/timing.py).
-            cached = fit.name in args.cached_models
             awaited = pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(**await_timeouts(fit, cached)))
+            self.services[fit.name] = endpoint(fit, namespace)
             objects = {obj["kind"]: obj for obj in manifests(fit, namespace, cached)}
-            dep, svc, pdb = objects["Deployment"], objects["Service"], objects["PodDisruptionBudget"]
-            before_pods: list[pulumi.Resource] = []
+            if runtime == "kaito":
+                self._kaito(name, fit, objects, child, after, awaited)
+                continue
             if "ResourceClaimTemplate" in objects:
                 rct = objects["ResourceClaimTemplate"]
                 before_pods.append(
@@ -507,6 +637,22 @@ class ModelServing(pulumi.ComponentResource):
                         f"{name}-{fit.name}-claim", metadata=rct["metadata"], spec=rct["spec"], opts=child
                     )
                 )
+            if runtime == "kuberay":
+                rs = objects["RayService"]
+                k8s.apiextensions.CustomResource(
+                    f"{name}-{fit.name}-rayservice",
+                    api_version=rs["apiVersion"],
+                    kind=rs["kind"],
+                    metadata=rs["metadata"],
+                    spec=rs["spec"],
+                    opts=pulumi.ResourceOptions.merge(
+                        pulumi.ResourceOptions.merge(
+                            child, pulumi.ResourceOptions(depends_on=[*before_pods, *after, *self.releases.values()])
+                        ),
+                        awaited,
+                    ),
+                )
+                continue
             if namespace in args.http_policy_sources:
                 # Before the pods: the namespace's NetworkPolicy leaves model servers to this policy.
                 cnp = http_policy(fit, namespace, args.http_policy_sources[namespace])
@@ -520,14 +666,8 @@ class ModelServing(pulumi.ComponentResource):
                         opts=child,
                     )
                 )
-            if key is not None:
-                before_pods.append(token_secrets[namespace, key])
-            before_pods += args.cached_models.get(fit.name, [])
-            # The pool its pods are placed on: pools of a cluster are created one after another, so without this
-            # the Deployment would start its await long before any node it can use exists.
-            if pool is not None:
-                before_pods.append(pool)
-            dep_opts = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=before_pods))
+            dep, svc, pdb = objects["Deployment"], objects["Service"], objects["PodDisruptionBudget"]
+            dep_opts = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[*before_pods, *after]))
             dep_opts = pulumi.ResourceOptions.merge(dep_opts, awaited)
             k8s.apps.v1.Deployment(
                 f"{name}-{fit.name}-deployment", metadata=dep["metadata"], spec=dep["spec"], opts=dep_opts
@@ -541,5 +681,38 @@ class ModelServing(pulumi.ComponentResource):
             k8s.policy.v1.PodDisruptionBudget(
                 f"{name}-{fit.name}-pdb", metadata=pdb["metadata"], spec=pdb["spec"], opts=child
             )
-            self.services[fit.name] = f"http://{fit.name}.{namespace}.svc.cluster.local:{PORT}/v1"
         self.register_outputs({"services": self.services})
+
+    def _kaito(
+        self,
+        name: str,
+        fit: Fit,
+        objects: dict[str, dict[str, Any]],
+        child: pulumi.ResourceOptions,
+        before: list[pulumi.Resource],
+        awaited: pulumi.ResourceOptions,
+    ) -> None:
+        """The ConfigMap, then the Workspace (KAITO's webhook refuses a Workspace whose config does not exist)."""
+        cm = objects["ConfigMap"]
+        config = k8s.core.v1.ConfigMap(
+            f"{name}-{fit.name}-inference", metadata=cm["metadata"], data=cm["data"], opts=child
+        )
+        ws = objects["Workspace"]
+        # KAITO refuses changes to resource (count, instanceType, labelSelector: a replica change or a blue-green
+        # switch) and to the preset: those replace the Workspace, the old one deleted first (same name and Service).
+        immutable = pulumi.ResourceOptions(replace_on_changes=kaito.IMMUTABLE_FIELDS, delete_before_replace=True)
+        opts = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[config, *before]))
+        opts = pulumi.ResourceOptions.merge(opts, immutable)
+        KaitoWorkspace(f"{name}-{fit.name}-workspace", ws, pulumi.ResourceOptions.merge(opts, awaited))
+
+
+class KaitoWorkspace(pulumi.CustomResource):
+    """A ``kaito.sh/v1beta1`` Workspace through the Kubernetes provider.
+
+    ``k8s.apiextensions.CustomResource`` takes only ``spec``; a Workspace has no spec (``resource`` and
+    ``inference`` are top-level fields), so the object goes to the provider whole, as its ``kubernetes:<apiVersion>:
+    <kind>`` type (what CustomResource registers too).
+    """
+
+    def __init__(self, name: str, obj: dict[str, Any], opts: pulumi.ResourceOptions) -> None:
+        super().__init__(f"kubernetes:{obj['apiVersion']}:{obj['kind']}", name, dict(obj), opts)
