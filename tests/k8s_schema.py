@@ -55,15 +55,15 @@ CRD_FILES = {
 }
 
 
-def _strict(schema: Any) -> Any:
+def strict_schema(schema: Any) -> Any:
     """The CRD's structural schema with unknown fields refused (``additionalProperties: false`` wherever an
     object lists its properties and neither preserves unknown fields nor maps), like ``validate_strict``: the API
     server would silently prune a misspelt key."""
     if isinstance(schema, list):
-        return [_strict(s) for s in schema]
+        return [strict_schema(s) for s in schema]
     if not isinstance(schema, dict):
         return schema
-    out = {k: _strict(v) for k, v in schema.items()}
+    out = {k: strict_schema(v) for k, v in schema.items()}
     if (
         "properties" in out
         and "additionalProperties" not in out
@@ -82,7 +82,7 @@ def crd_validator(api_version: str, kind: str) -> jsonschema.protocols.Validator
     assert crd["spec"]["group"] == group
     assert crd["spec"]["names"]["kind"] == kind
     (served,) = [v for v in crd["spec"]["versions"] if v["name"] == version and v["served"]]
-    schema = _strict(served["schema"]["openAPIV3Schema"])
+    schema = strict_schema(served["schema"]["openAPIV3Schema"])
     return jsonschema.Draft7Validator(schema)
 
 

@@ -22,26 +22,14 @@ from policies.engine import Resource, evaluate
 from policies.pack_config import environment_config
 from policies.rules import RULES_BY_ID
 from tests.helpers import changed, config_errors
-from tests.k8s_schema import k8s_objects
+from tests.k8s_schema import k8s_objects, strict_schema
 
 FIXTURES = Path(__file__).parent / "fixtures"
 KYVERNO_SCHEMA = json.loads((FIXTURES / "kyverno" / "clusterpolicy_v1-1.15.2.json").read_text())
 RULE = "images-pinned"
 
 
-def _strict(schema: Any) -> Any:
-    """The schema as the API server applies it to known fields, with unknown fields refused instead of pruned."""
-    if isinstance(schema, dict):
-        out = {k: _strict(v) for k, v in schema.items()}
-        if "properties" in out and not out.get("x-kubernetes-preserve-unknown-fields"):
-            out.setdefault("additionalProperties", False)
-        return out
-    if isinstance(schema, list):
-        return [_strict(v) for v in schema]
-    return schema
-
-
-STRICT = _strict(KYVERNO_SCHEMA)
+STRICT = strict_schema(KYVERNO_SCHEMA)
 
 
 def _validate_policy(obj: dict[str, Any]) -> None:
