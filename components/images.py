@@ -117,6 +117,22 @@ IMAGES: dict[str, Image] = {
         None,
         "Kyverno signs its images (keyless, GitHub Actions) but no published digest of v1.15.2 was found: unpinned",
     ),
+    "ray-llm": Image(
+        "docker.io",
+        "rayproject/ray-llm",
+        "2.52.0-py311-cu128",
+        None,
+        "the image of KubeRay v1.7.0's Ray Serve LLM sample (ray-operator/config/samples/ray-service.llm-serve.yaml); "
+        "no published digest of this tag was found: unpinned",
+    ),
+    "kaito-preset": Image(
+        "mcr.microsoft.com",
+        "aks/kaito/kaito-base",
+        "0.0.8",
+        None,
+        "KAITO's controller chooses each preset's image itself (presets/workspace/models/supported_models.yaml of "
+        "KAITO 0.6.0); a Workspace takes no image for a preset, so the blueprint cannot pin it: unpinned",
+    ),
 }
 """Image id -> the pinned image. Chart versions these tags belong to are in CHART_IMAGES."""
 

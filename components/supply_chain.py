@@ -47,8 +47,15 @@ from components.images import IMAGES, K8S_RELEASE_SIGNER, chart_image_tag
 KYVERNO_NAMESPACE = "kyverno"
 POLICY_NAME = "ai-platform-supply-chain"
 REKOR_URL = "https://rekor.sigstore.dev"
-DEFAULT_REGISTRIES = ("registry.k8s.io", "nvcr.io", "docker.io/vllm")
-"""The registries (and Docker Hub organisation) the blueprint's own images come from (components/images.py)."""
+DEFAULT_REGISTRIES = (
+    "registry.k8s.io",
+    "nvcr.io",
+    "docker.io/vllm",
+    "docker.io/rayproject",
+    "mcr.microsoft.com/aks/kaito",
+)
+"""The registries (and repository prefixes) the blueprint's own images come from (components/images.py), the
+model runtimes' included: KubeRay's Ray image and the preset images KAITO's controller picks."""
 
 
 class KyvernoChartSpec(Spec):

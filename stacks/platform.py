@@ -222,9 +222,10 @@ def admitted_namespaces(cfg: PlatformConfig, platform: Platform, key: str, fits:
     """Namespaces of one cluster the supply-chain policy covers -> the blueprint's image ids running there."""
     dra = platform.dra[key]
     namespaces: dict[str, list[str]] = {team: [] for team in dra.namespaces}
+    runtime_images = {"vllm": "vllm", "kuberay": "ray-llm", "kaito": "kaito-preset"}
     for fit in fits:
         if fit.spec.team in namespaces:
-            namespaces[fit.spec.team] = ["vllm"]
+            namespaces[fit.spec.team] = sorted({*namespaces[fit.spec.team], runtime_images[fit.spec.runtime]})
     if "nvidia-dra" in dra.releases:
         namespaces[NVIDIA_DRA_NAMESPACE] = ["nvidia-dra-driver"]
     if "device-plugin" in dra.releases:

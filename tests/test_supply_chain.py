@@ -62,7 +62,12 @@ def test_every_digest_is_well_formed_and_every_gap_says_why() -> None:
         else:
             assert "@" not in image.ref
             assert "no " in image.source, image_id  # says that no digest was found, and where it looked
-    assert {i for i, image in IMAGES.items() if not image.pinned} == {"dcgm-exporter", "kyverno"}
+    assert {i for i, image in IMAGES.items() if not image.pinned} == {
+        "dcgm-exporter",
+        "kyverno",
+        "ray-llm",
+        "kaito-preset",
+    }
     with pytest.raises(ValueError, match="not a sha256 digest"):
         Image("r", "x", "1", "sha256:abc", "s")
 
@@ -229,6 +234,38 @@ def test_prod_gaps_are_waived_visibly_and_other_stacks_report_them(plan_document
         "monitoring-neu1-dcgm-exporter",
         "weu1-supply-chain-kyverno",
         "neu1-supply-chain-kyverno",
+        "weu1-models-qwen-72b-rayservice",
     }
     dev = {v["urn"].rsplit("::", 1)[1] for v in plan_documents["dev"]["policyViolations"] if v["policy"] == RULE}
     assert dev == {"monitoring-weu1-dcgm-exporter", "weu1-supply-chain-kyverno"}
+
+
+def test_runtime_images_are_admitted_and_their_namespaces_named(plan_documents: dict[str, dict[str, Any]]) -> None:
+    """KubeRay's Ray image and KAITO's preset images come from allowed registries; the namespace that runs one (no
+    digest) is left out of weu1's digest/signature policy (the plan names it), so Enforce never blocks it unseen."""
+    for stack, namespace, image_id in (("staging", "research", "kaito-preset"), ("prod", "inference", "ray-llm")):
+        (policy,) = [r for r in plan_documents[stack]["resources"] if r["name"] == "weu1-supply-chain-policy"]
+        rules = policy["inputs"]["spec"]["rules"]
+        registries = rules[0]["validate"]["pattern"]["spec"]["containers"][0]["image"].split(" | ")
+        assert any(IMAGES[image_id].ref.startswith(r.rstrip("*")) for r in registries), (stack, registries)
+        for rule in rules:
+            assert namespace not in rule["match"]["any"][0]["resources"]["namespaces"], (stack, rule["name"])
+
+
+def test_rule_sees_ray_service_containers_and_kaito_workspaces() -> None:
+    def ray(image: str) -> Resource:
+        group = {"template": {"spec": {"containers": [{"name": "ray", "image": image}]}}}
+        spec = {"rayClusterConfig": {"headGroupSpec": group, "workerGroupSpecs": [group]}}
+        return Resource(
+            "urn:x::kubernetes:ray.io/v1:RayService::q", "kubernetes:ray.io/v1:RayService", "q", {"spec": spec}
+        )
+
+    assert _run([ray("docker.io/rayproject/ray-llm:2@sha256:" + "a" * 64)]) == []
+    head, worker = _run([ray(IMAGES["ray-llm"].ref)])
+    assert head.enforcement == worker.enforcement == "mandatory"
+    assert "container 'ray' image is 'docker.io/rayproject/ray-llm:2.52.0-py311-cu128'" in head.message
+    workspace = Resource(
+        "urn:x::kubernetes:kaito.sh/v1beta1:Workspace::w", "kubernetes:kaito.sh/v1beta1:Workspace", "w", {}
+    )
+    [kaito] = _run([workspace])
+    assert "runs the preset image KAITO's controller picks" in kaito.message

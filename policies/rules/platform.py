@@ -354,11 +354,32 @@ WORKLOAD_TYPES = tuple(
 )
 
 
+RAY_SERVICE = "kubernetes:ray.io/v1:RayService"
+KAITO_WORKSPACE = "kubernetes:kaito.sh/v1beta1:Workspace"
+
+
+def _pod_specs(r: Resource) -> list[Any]:
+    """The pod specs ``r`` runs: a Pod's own, a workload's template, a RayService's head and worker groups."""
+    if r.type.endswith(":Pod"):
+        return [r.get("spec")]
+    if r.type == RAY_SERVICE:
+        cluster = r.get("spec.rayClusterConfig")
+        if not isinstance(cluster, Mapping):
+            return []
+        groups = [cluster.get("headGroupSpec"), *(cluster.get("workerGroupSpecs") or [])]
+        return [g.get("template", {}).get("spec") for g in groups if isinstance(g, Mapping)]
+    return [r.get("spec.template.spec")]
+
+
 def _containers(r: Resource) -> list[Any]:
-    pod = r.get("spec") if r.type.endswith(":Pod") else r.get("spec.template.spec")
-    if not isinstance(pod, Mapping):
-        return []
-    return [c for key in ("initContainers", "containers") for c in pod.get(key) or [] if isinstance(c, Mapping)]
+    return [
+        c
+        for pod in _pod_specs(r)
+        if isinstance(pod, Mapping)
+        for key in ("initContainers", "containers")
+        for c in pod.get(key) or []
+        if isinstance(c, Mapping)
+    ]
 
 
 def images_pinned(r: Resource, _: RuleContext) -> Iterator[Finding]:
@@ -391,6 +412,14 @@ def images_pinned(r: Resource, _: RuleContext) -> Iterator[Finding]:
                 f"({why}); expected a tag@sha256 digest. Fix: {fix}"
             )
         return
+    if r.type == KAITO_WORKSPACE:
+        image = IMAGES["kaito-preset"]
+        yield Finding(
+            f"{r.label}: runs the preset image KAITO's controller picks ({image.name}), unpinned ({image.source}); "
+            "expected an image pinned by digest. Fix: serve the model with runtime vllm (digest-pinned image), "
+            "or waive this Workspace with a reason and an expiry"
+        )
+        return
     for container in _containers(r):
         image = container.get("image")
         if image is None:
@@ -409,7 +438,7 @@ RULES: list[Rule] = [
         "high",
         "mandatory",
         images_pinned,
-        types=(*WORKLOAD_TYPES, HELM_RELEASE),
+        types=(*WORKLOAD_TYPES, HELM_RELEASE, RAY_SERVICE, KAITO_WORKSPACE),
     ),
     Rule(
         "dra-kubernetes-version",

@@ -38,6 +38,7 @@ from typing import Any
 import yaml
 
 from components.facts import LABEL_COLOUR, LABEL_GROUP
+from components.images import IMAGES
 
 KAITO_VERSION = "0.6.0"
 API_VERSION = "kaito.sh/v1beta1"
@@ -52,7 +53,7 @@ POD_TOLERATIONS = [
     {"key": "sku", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"},
 ]
 """What KAITO's inference pods tolerate (``preset_inferences.go``)."""
-IMAGE = "mcr.microsoft.com/aks/kaito/kaito-base:0.0.8"
+IMAGE = IMAGES["kaito-preset"].ref
 """Stand-in for the rehearsal's image size: KAITO picks its preset image itself (``presets/workspace/models/
 supported_models.yaml``); its size is an estimate in components/serving/timing.py."""
 

@@ -30,6 +30,7 @@ import yaml
 
 from components.dra.spec import SYSTEM_NODE_SELECTOR
 from components.facts import LABEL_COLOUR, LABEL_GROUP, SYSTEM_TAINT
+from components.images import IMAGES
 
 CHART_REPOSITORY = "https://ray-project.github.io/kuberay-helm/"
 CHART = "kuberay-operator"
@@ -38,7 +39,7 @@ CHART_VERSION = "1.7.0"
 OPERATOR_NAMESPACE = "kuberay-system"
 API_VERSION = "ray.io/v1"
 RAY_VERSION = "2.52.0"
-RAY_IMAGE = "rayproject/ray-llm:2.52.0-py311-cu128"
+RAY_IMAGE = IMAGES["ray-llm"].ref
 """The image of KubeRay v1.7.0's own Ray Serve LLM sample (ray-operator/config/samples/ray-service.llm-serve.yaml)."""
 SERVE_PORT = 8000
 READY_CONDITION = "Ready"
