@@ -29,6 +29,9 @@ COLOURS: tuple[Colour, ...] = ("blue", "green")
 TEAM_LABEL = f"{LABEL_PREFIX}/team"
 MODEL_LABEL = f"{LABEL_PREFIX}/model"
 """Carried by the blueprint's model-server pods (components/serving/workload.py)."""
+RAY_MODEL_LABEL = f"{LABEL_PREFIX}/ray-model"
+"""Carried by the Ray pods of a ``runtime: kuberay`` model (not :data:`MODEL_LABEL`: those pods stay under the team's
+ingress NetworkPolicy); what the team's model-hub egress and the operator's ingress select them by."""
 OWNER_LABEL = f"{LABEL_PREFIX}/owner"
 MTLS_LABEL = "io.cilium/mtls-enabled"
 """The namespace label that opts a namespace into AKS's sidecar-free mTLS (Cilium + SPIRE + ztunnel, preview)."""

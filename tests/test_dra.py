@@ -388,7 +388,7 @@ def test_team_guards_are_retained_exactly_with_their_namespace(plan_documents: d
             r
             for r in k8s
             if r["type"] == "kubernetes:cilium.io/v2:CiliumNetworkPolicy"
-            and r["inputs"]["metadata"]["name"] in ("egress-default-deny", "egress-model-hub")
+            and r["inputs"]["metadata"]["name"] in ("egress-default-deny", "egress-model-hub", "egress-model-hub-ray")
         ]
         for namespace in namespaces.values():
             assert namespace["retainOnDelete"] is True, namespace["urn"]

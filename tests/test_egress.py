@@ -67,7 +67,7 @@ def test_every_cilium_policy_of_the_shipped_stacks_is_schema_valid(
 
 @pytest.mark.parametrize("version", ["1.17.1", "1.18.2"])
 def test_the_schema_refuses_a_misspelt_or_wrong_field(version: str) -> None:
-    [deny, _] = egress_policies("research", TeamSpec(egress=EgressSpec(defaultDeny=True, allowFqdns=["pypi.org"])))
+    [deny, _, _] = egress_policies("research", TeamSpec(egress=EgressSpec(defaultDeny=True, allowFqdns=["pypi.org"])))
     misspelt = copy.deepcopy(deny)
     misspelt["spec"]["egress"][2]["toFQDN"] = misspelt["spec"]["egress"][2].pop("toFQDNs")
     with pytest.raises(jsonschema.ValidationError):
@@ -80,7 +80,7 @@ def test_the_schema_refuses_a_misspelt_or_wrong_field(version: str) -> None:
 
 def test_default_deny_allows_dns_the_namespace_and_named_hosts_only() -> None:
     spec = TeamSpec(egress=EgressSpec(defaultDeny=True, allowFqdns=["pypi.org", "*.blob.core.windows.net"]))
-    deny, hub = egress_policies("research", spec)
+    deny, hub, ray_hub = egress_policies("research", spec)
     assert deny["metadata"] == {
         "name": "egress-default-deny",
         "namespace": "research",
@@ -103,6 +103,12 @@ def test_default_deny_allows_dns_the_namespace_and_named_hosts_only() -> None:
     assert [f.get("matchName") or f.get("matchPattern") for f in hub_rule["toFQDNs"]] == list(MODEL_HUB_FQDNS)
     assert "huggingface.co" in MODEL_HUB_FQDNS
     assert "*.xethub.hf.co" in MODEL_HUB_FQDNS
+    # KubeRay's Ray pods carry no model label (the namespace's ingress policy keeps guarding them): their own.
+    assert ray_hub["metadata"]["name"] == "egress-model-hub-ray"
+    assert ray_hub["spec"]["endpointSelector"] == {
+        "matchExpressions": [{"key": "ai-platform/ray-model", "operator": "Exists"}]
+    }
+    assert ray_hub["spec"]["egress"] == hub["spec"]["egress"]
 
 
 def test_no_policies_without_default_deny_and_no_hub_when_switched_off() -> None:
@@ -179,7 +185,7 @@ def _run(resources: list[Resource], env: str = "prod") -> list[Any]:
 
 
 def test_rule_compliant_violating_edited_unknown_and_per_cluster() -> None:
-    deny, hub = egress_policies("research", TeamSpec(egress=EgressSpec(defaultDeny=True)))
+    deny, hub, _ = egress_policies("research", TeamSpec(egress=EgressSpec(defaultDeny=True)))
     assert _run([_namespace(), _policy(deny), _policy(hub)]) == []
 
     [missing] = _run([_namespace()])

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from components._common import ConfigError
+from components.facts import MODEL_LABEL, RAY_MODEL_LABEL
 from components.serving import analyse, catalog, estimate
 from components.serving.runtime_fit import stages
 from components.serving.runtimes import kaito, kuberay
@@ -311,3 +312,39 @@ def test_an_unknown_runtime_is_one_line_and_exit_2(tmp_path: Any, capsys: pytest
     (line,) = captured.err.strip().splitlines()
     assert "ai-platform:models.phi-mini.runtime" in line
     assert "triton" in line
+
+
+def test_ray_pods_reach_the_hub_and_the_operator_reaches_the_head(plan_documents: dict[str, Any]) -> None:
+    """With prod's egress default deny and ingress isolation on ``inference``: the Ray pods (which carry no model
+    label, so the namespace NetworkPolicy still guards them) get the Hub egress by their own label, and only the
+    KubeRay operator's namespace gets in from outside, on the head's dashboard port."""
+    document = plan_documents["prod"]
+    (service,) = _of_type(document, RAY_SERVICE)
+    cluster = service["inputs"]["spec"]["rayClusterConfig"]
+    for group in (cluster["headGroupSpec"], *cluster["workerGroupSpecs"]):
+        labels = group["template"]["metadata"]["labels"]
+        assert labels[RAY_MODEL_LABEL] == "qwen-72b"
+        assert MODEL_LABEL not in labels
+    hubs = [
+        o
+        for o in k8s_objects(document, "CiliumNetworkPolicy")
+        if o["metadata"]["name"] == "egress-model-hub-ray" and o["metadata"]["namespace"] == "inference"
+    ]
+    assert len(hubs) == 2  # one per cluster the team is on (weu1, neu1)
+    hub = hubs[0]
+    assert hub["spec"]["endpointSelector"] == {"matchExpressions": [{"key": RAY_MODEL_LABEL, "operator": "Exists"}]}
+    assert {"matchName": "huggingface.co"} in hub["spec"]["egress"][0]["toFQDNs"]
+    (ingress,) = [
+        o for o in k8s_objects(document, "NetworkPolicy") if o["metadata"]["name"] == "qwen-72b-kuberay-operator"
+    ]
+    validate_strict(ingress, "1.34")
+    assert ingress["metadata"]["namespace"] == "inference"
+    assert ingress["spec"]["podSelector"] == {"matchLabels": {RAY_MODEL_LABEL: "qwen-72b", "ray.io/node-type": "head"}}
+    from_operator, same_namespace = ingress["spec"]["ingress"]
+    assert from_operator == {
+        "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kuberay-system"}}}],
+        "ports": [{"protocol": "TCP", "port": 8265}],
+    }
+    assert same_namespace == {"from": [{"podSelector": {}}]}
+    (rayservice,) = [r for r in document["resources"] if r["type"] == RAY_SERVICE]
+    assert any(d.endswith("::weu1-models-qwen-72b-kuberay-operator") for d in rayservice["dependencies"])

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.facts import MODEL_LABEL, TEAM_LABEL
+from components.facts import MODEL_LABEL, RAY_MODEL_LABEL, TEAM_LABEL
 from components.teams import TeamSpec
 
 CILIUM_API_VERSION = "cilium.io/v2"
 EGRESS_DEFAULT_DENY = "egress-default-deny"
 EGRESS_MODEL_HUB = "egress-model-hub"
+EGRESS_MODEL_HUB_RAY = "egress-model-hub-ray"
 MODEL_HUB_FQDNS: tuple[str, ...] = ("huggingface.co", "*.huggingface.co", "*.hf.co", "*.xethub.hf.co")
 """Where model servers download weights from (huggingface/hub-docs #2628, #2647: Hub API, Xet, CDN, LFS hosts)."""
 KUBE_DNS = {"k8s:io.kubernetes.pod.namespace": "kube-system", "k8s:k8s-app": "kube-dns"}
@@ -80,6 +81,16 @@ def egress_policies(team: str, spec: TeamSpec) -> list[dict[str, Any]]:
                 EGRESS_MODEL_HUB,
                 f"{team}: model servers download weights from the Hugging Face Hub",
                 {"matchExpressions": [{"key": MODEL_LABEL, "operator": "Exists"}]},
+                [{"toFQDNs": [_fqdn(h) for h in MODEL_HUB_FQDNS], "toPorts": HTTPS}],
+            )
+        )
+        # Ray pods of runtime kuberay models download their checkpoint too (each pipeline stage, at start).
+        policies.append(
+            _policy(
+                team,
+                EGRESS_MODEL_HUB_RAY,
+                f"{team}: Ray pods of kuberay models download weights from the Hugging Face Hub",
+                {"matchExpressions": [{"key": RAY_MODEL_LABEL, "operator": "Exists"}]},
                 [{"toFQDNs": [_fqdn(h) for h in MODEL_HUB_FQDNS], "toPorts": HTTPS}],
             )
         )

@@ -35,7 +35,14 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components._common import PROJECT, TYPE_PREFIX, ConfigError, Issue
-from components.facts import LABEL_COLOUR, LABEL_GROUP, METRICS_COLLECTOR, MODEL_LABEL, RESOURCE_API_VERSION
+from components.facts import (
+    LABEL_COLOUR,
+    LABEL_GROUP,
+    METRICS_COLLECTOR,
+    MODEL_LABEL,
+    RAY_MODEL_LABEL,
+    RESOURCE_API_VERSION,
+)
 from components.serving import timing
 from components.serving.fit import AMPERE, COMPUTE_CAPABILITY, GIB, RUNTIME_GIB, SURGE, Fit, vllm_memory_utilisation
 from components.serving.runtimes import kaito, kuberay
@@ -489,9 +496,13 @@ def kuberay_objects(fit: Fit, namespace: str) -> list[dict[str, Any]]:
         else None
     )
     # Pod labels without the model label: the namespace NetworkPolicy keeps covering Ray's pods (no L7 policy).
-    pod_labels = {k: v for k, v in labels(fit.name).items() if k != MODEL_LABEL} | {"app.kubernetes.io/name": "ray"}
+    pod_labels = {k: v for k, v in labels(fit.name).items() if k != MODEL_LABEL} | {
+        "app.kubernetes.io/name": "ray",
+        RAY_MODEL_LABEL: fit.name,
+    }
     return [
         resource_claim_template(fit, namespace),
+        kuberay.operator_ingress_policy(fit.name, namespace),
         kuberay.ray_service(
             fit.name,
             namespace,
@@ -638,6 +649,15 @@ class ModelServing(pulumi.ComponentResource):
                     )
                 )
             if runtime == "kuberay":
+                ingress = objects["NetworkPolicy"]
+                before_pods.append(
+                    k8s.networking.v1.NetworkPolicy(
+                        f"{name}-{fit.name}-kuberay-operator",
+                        metadata=ingress["metadata"],
+                        spec=ingress["spec"],
+                        opts=child,
+                    )
+                )
                 rs = objects["RayService"]
                 k8s.apiextensions.CustomResource(
                     f"{name}-{fit.name}-rayservice",

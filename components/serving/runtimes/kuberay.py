@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 from components.dra.spec import SYSTEM_NODE_SELECTOR
-from components.facts import LABEL_COLOUR, LABEL_GROUP, SYSTEM_TAINT
+from components.facts import LABEL_COLOUR, LABEL_GROUP, NAMESPACE_NAME_LABEL, RAY_MODEL_LABEL, SYSTEM_TAINT
 from components.images import IMAGES
 
 CHART_REPOSITORY = "https://ray-project.github.io/kuberay-helm/"
@@ -141,6 +141,32 @@ def _pod_spec(
     if claims:
         spec["resourceClaims"] = claims
     return spec
+
+
+DASHBOARD_PORT = 8265
+"""The Ray head's dashboard: the operator deploys Serve applications and reads their status through its REST API."""
+
+
+def operator_ingress_policy(name: str, namespace: str) -> dict[str, Any]:
+    """Lets the KubeRay operator reach the model's Ray head (dashboard port only) through the team's ingress
+    isolation (NetworkPolicies add up). Pods of the namespace keep reaching it: an isolated team's own policy
+    admits them, and a team without isolation would otherwise lose them once this policy selects the head."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": f"{name}-kuberay-operator", "namespace": namespace},
+        "spec": {
+            "podSelector": {"matchLabels": {RAY_MODEL_LABEL: name, "ray.io/node-type": "head"}},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "from": [{"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: OPERATOR_NAMESPACE}}}],
+                    "ports": [{"protocol": "TCP", "port": DASHBOARD_PORT}],
+                },
+                {"from": [{"podSelector": {}}]},
+            ],
+        },
+    }
 
 
 def ray_service(
