@@ -77,27 +77,33 @@ def isolation_gap(policy: Resource) -> str | None:
     return None
 
 
-def team_network_isolation(stack: StackView, _: RuleContext) -> Iterator[Finding]:
+def _team_namespaces(stack: StackView, policy_type: str, policy_name: str) -> Iterator[tuple[Resource, Any, Any]]:
+    """Each team Namespace with its team and the ``policy_name`` policies of ``policy_type`` in it on its cluster
+    (``found`` is None when the namespace's name is not known)."""
     policies: dict[tuple[str, str], list[Resource]] = {}
-    for p in stack.of_type(NETWORK_POLICY):
+    for p in stack.of_type(policy_type):
         namespace = p.get("metadata.namespace")
-        if isinstance(namespace, str) and p.get("metadata.name") == DEFAULT_NETWORK_POLICY:
+        if isinstance(namespace, str) and p.get("metadata.name") == policy_name:
             policies.setdefault((_cluster_key(p), namespace), []).append(p)
     for ns in stack.of_type(NAMESPACE):
         labels = ns.get("metadata.labels", {})
         team = labels.get(TEAM_LABEL) if isinstance(labels, Mapping) else None
-        if team is None:
-            continue
+        if team is not None:
+            name = ns.get("metadata.name")
+            yield ns, team, policies.get((_cluster_key(ns), name), []) if isinstance(name, str) else None
+
+
+def team_network_isolation(stack: StackView, _: RuleContext) -> Iterator[Finding]:
+    for ns, team, found in _team_namespaces(stack, NETWORK_POLICY, DEFAULT_NETWORK_POLICY):
         name = ns.get("metadata.name")
         expected = (
             f"a NetworkPolicy {DEFAULT_NETWORK_POLICY} in it (policyTypes Ingress; ingress only from the "
             "namespace itself, named namespaces and the metrics collector)"
         )
-        if name is UNKNOWN or not isinstance(name, str):
+        if found is None:
             yield at(unknown(ns, "metadata.name", expected), ns.urn)
             continue
         fix = f"set teams.{team}.networkIsolation: true"
-        found = policies.get((_cluster_key(ns), name), [])
         if not found:
             yield Finding(
                 f"{ns.label}: networkPolicy is unset (every pod of the cluster may connect to namespace "
@@ -137,26 +143,16 @@ def _egress_gap(policy: Resource) -> str | None:
 
 
 def team_egress_default_deny(stack: StackView, _: RuleContext) -> Iterator[Finding]:
-    policies: dict[tuple[str, str], list[Resource]] = {}
-    for p in stack.of_type(CILIUM_POLICY):
-        namespace = p.get("metadata.namespace")
-        if isinstance(namespace, str) and p.get("metadata.name") == EGRESS_DEFAULT_DENY:
-            policies.setdefault((_cluster_key(p), namespace), []).append(p)
-    for ns in stack.of_type(NAMESPACE):
-        labels = ns.get("metadata.labels", {})
-        team = labels.get(TEAM_LABEL) if isinstance(labels, Mapping) else None
-        if team is None:
-            continue
+    for ns, team, found in _team_namespaces(stack, CILIUM_POLICY, EGRESS_DEFAULT_DENY):
         name = ns.get("metadata.name")
         expected = (
             f"a CiliumNetworkPolicy {EGRESS_DEFAULT_DENY} in it selecting every pod (egress only to DNS, the "
             "namespace and named hosts)"
         )
-        if name is UNKNOWN or not isinstance(name, str):
+        if found is None:
             yield at(unknown(ns, "metadata.name", expected), ns.urn)
             continue
         fix = f"set teams.{team}.egress.defaultDeny: true (and list the hosts it needs in egress.allowFqdns)"
-        found = policies.get((_cluster_key(ns), name), [])
         if not found:
             yield Finding(
                 f"{ns.label}: egress policy is unset (pods of namespace {name!r} may connect anywhere); expected "
